@@ -1,0 +1,142 @@
+"""Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops, shapes."""
+import networkx as nx
+import numpy as np
+
+from .errors import GradientError, GraphError, ShapeError
+from .graph import Tensor
+from .op import OPS
+from .ops import add, sum, zeros_like
+from .shapes import format_shape, sum_to_axes
+
+
+def grad(y, wrt, grad_output=None):
+    """Gradients of ``y`` with respect to each node of ``wrt``, as new graph nodes.
+
+    The chain rule runs backwards from ``y`` over the nodes between ``wrt``
+    and ``y``: each op's VJP builds its inputs' cotangents from ordinary ops,
+    broadcast arguments are summed back to their shapes, and cotangents of a
+    node used several times are added up. The result is part of the graph, so
+    it can be compiled, printed and differentiated again.
+
+    Args:
+        y: the Tensor to differentiate; a scalar unless ``grad_output`` is given.
+        wrt: a Tensor or a list of Tensors (float nodes of y's graph).
+        grad_output: the cotangent of ``y`` (same shape) for a non-scalar ``y``;
+            a vector-Jacobian product is returned.
+
+    Returns:
+        A Tensor (or a list, if ``wrt`` is a list) named ``d_<node>``: the
+        gradient, shaped like its node; zeros if ``y`` does not depend on it.
+
+    Raises:
+        GradientError: ``y`` is not a scalar and no ``grad_output`` is given, or
+            a ``wrt`` node is not a float.
+        GraphError: a node belongs to another graph.
+
+    Example:
+        >>> dW, db = grad(loss, [W, b])
+    """
+    single = isinstance(wrt, Tensor)
+    wrt = [wrt] if single else list(wrt)
+    graph = y.graph
+    for w in wrt:
+        if not isinstance(w, Tensor) or w.graph is not graph:
+            raise GraphError(f"grad: {w!r} is not a node of graph {graph.name!r}")
+        if np.dtype(w.dtype).kind != "f":
+            raise GradientError(f"grad: cannot differentiate with respect to {w.name!r} "
+                                f"({w.op}, dtype {w.dtype}): only float nodes have gradients")
+    first_new = graph._count
+    seed = _seed(y, grad_output)
+    on_path = _between(graph, [w.name for w in wrt], y.name)
+    cts = {y.name: [seed]}
+    done = {}          # node name -> its total cotangent
+    totals = set()     # names of those totals
+    for name in reversed(graph.order(on_path)):
+        parts = cts.pop(name, None)
+        if parts is None:
+            continue
+        node = graph[name]
+        done[name] = ct = _total(graph, node, parts, y, first_new, totals)
+        totals.add(ct.name)
+        args = node.args
+        if not args:
+            continue
+        op = OPS[node.op]
+        with graph.noting(f"VJP of {node.name} = {op.formula(*node._attrs['args'], **node.params)}"):
+            in_cts = op.vjp(ct, node, *args, **node.params)
+            if len(in_cts) != len(args):
+                raise GraphError(f"op {node.op!r}: vjp gave {len(in_cts)} cotangents for {len(args)} args")
+            for arg, g in zip(args, in_cts):
+                if g is not None and arg.name in on_path:
+                    cts.setdefault(arg.name, []).append(_sum_to(g, arg))
+    results = [done.get(w.name) or zeros_like(w, name=graph.unique_name(f"d_{w.name}")) for w in wrt]
+    _prune(graph, first_new, results)
+    return results[0] if single else results
+
+
+def _seed(y, grad_output):
+    if grad_output is None:
+        if y.shape != ():
+            raise GradientError(f"grad: {y.name!r} has shape {format_shape(y.shape)}; give "
+                                "grad_output (its cotangent) to differentiate a non-scalar")
+        return y.graph.constant(1.0, y.dtype)
+    ct = y.graph.lift(grad_output)
+    if ct.shape != y.shape:
+        raise ShapeError(f"grad: grad_output {ct.name!r} has shape {format_shape(ct.shape)}, "
+                         f"expected {format_shape(y.shape)} like {y.name!r}")
+    return ct
+
+
+def _between(graph, sources, target):
+    """Names of nodes on some path from a source to ``target`` (inclusive)."""
+    upstream = nx.ancestors(graph.nx, target) | {target}
+    found = set()
+    for s in sources:
+        if s in upstream:
+            found |= (nx.descendants(graph.nx, s) & upstream) | {s}
+    return found
+
+
+def _total(graph, node, parts, y, first_new, totals):
+    """Add up the cotangent contributions of ``node`` into one node named ``d_<node>``.
+
+    A single contribution that this call just built, that nothing uses yet
+    and that is no other node's total, is renamed instead.
+    """
+    name = graph.unique_name(f"d_{node.name}")
+    note = f"d{y.name}/d{node.name}"
+    if len(parts) == 1:
+        ct = parts[0]
+        attrs = ct._attrs
+        if (attrs["index"] < first_new or OPS[attrs["op"]].inline or graph.nx.out_degree(ct.name)
+                or ct.name in totals):
+            return ct
+        ct = graph.rename(ct.name, name)
+        ct._attrs["note"] = f"{note}: {attrs['note']}"
+        return ct
+    with graph.noting(f"{note}: sum over its {len(parts)} uses"):
+        total = parts[0]
+        for i, p in enumerate(parts[1:], 2):
+            total = add(total, p, name=name if i == len(parts) else None)
+    return total
+
+
+def _sum_to(g, x):
+    """Un-broadcast cotangent ``g`` to the shape of ``x`` (sum the broadcast axes)."""
+    if g.shape == x.shape:
+        return g
+    lead, keep = sum_to_axes(g.shape, x.shape)
+    if lead:
+        g = sum(g, lead)
+    if keep:
+        g = sum(g, keep, keepdims=True)
+    return g
+
+
+def _prune(graph, first_new, results):
+    """Drop nodes this call added that no result needs (VJP parts of non-wrt args)."""
+    keep = set()
+    for r in results:
+        keep |= nx.ancestors(graph.nx, r.name) | {r.name}
+    dead = [n for n, i in graph.nx.nodes(data="index") if i >= first_new and n not in keep]
+    graph.nx.remove_nodes_from(dead)

@@ -1,0 +1,295 @@
+"""compile / compile_training: generated modules wrapped with feed checks; imports graph, autodiff and codegen."""
+import builtins
+import linecache
+import os
+import tempfile
+import types
+
+import numpy as np
+
+from ..autodiff import grad
+from ..errors import FeedError, GraphError
+from ..graph import Tensor
+from ..shapes import format_shape, is_anonymous, is_free
+from .emit import Emitter, leaves, needed
+from .ir import Assign, AugAssign, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
+from .names import Namer
+from .printer import NumpyPrinter
+
+
+def compile(outputs):   # noqa: A001 - public name from the spec
+    """Compile the nodes ``outputs`` into a NumPy function of every input and param they need.
+
+    Args:
+        outputs: a Tensor or a list of Tensors of one graph.
+
+    Returns:
+        Compiled: call it with one keyword argument per needed input/param
+        (``f(x=X, W=w)``); it returns a tuple of arrays (one array if
+        ``outputs`` was a single Tensor). ``.source`` is the generated module,
+        ``.save(path)`` writes it.
+
+    Raises:
+        GraphError: outputs of different graphs, or a cycle in the graph.
+
+    Example:
+        >>> f = compile([loss, dW])
+        >>> loss_value, dW_value = f(x=X, W=w)
+    """
+    single = isinstance(outputs, Tensor)
+    outs = [outputs] if single else list(outputs)
+    graph = _graph_of(outs)
+    nodes = needed(graph, [o.name for o in outs])
+    fed = leaves(graph, nodes)
+    name = Namer()
+    emitter = Emitter(graph, name)
+    body = emitter.statements(nodes)
+    results = tuple(emitter.output(o.name) for o in outs)
+    body.append(Return(results[0] if single else Tuple(results)))
+    run = FunctionDef("run", tuple(name(n) for n in fed), tuple(body),
+                      f"Compute {', '.join(o.name for o in outs)} of graph {graph.name!r}.")
+    module = Module(_module_doc(graph, "computes the outputs listed in OUTPUTS with run()"),
+                    ("numpy as np",),
+                    (_constants({"INPUTS": _specs(graph, fed), "OUTPUTS": tuple(o.name for o in outs)}),
+                     *emitter.helper_sources(), run))
+    return Compiled(graph, NumpyPrinter().print(module), fed, [o.name for o in outs])
+
+
+def compile_training(loss, params):
+    """Compile forward, backward and an SGD training step for scalar ``loss``.
+
+    Adds the gradient nodes ``d_<param>`` to the graph (as ``grad`` does).
+
+    Args:
+        loss: scalar Tensor to minimize.
+        params: list of param Tensors to train; every other fed node that
+            ``loss`` needs is a data input of the generated functions.
+
+    Returns:
+        TrainingStep with ``forward``, ``backward``, ``train_step``,
+        ``source`` and ``save``.
+
+    Raises:
+        GradientError: ``loss`` is not a scalar or a param is not a float.
+        GraphError: an input is named ``params`` or ``lr`` (train_step's own
+            arguments).
+    """
+    params = list(params)
+    graph = _graph_of([loss, *params])
+    grads = grad(loss, params)
+    forward_nodes = needed(graph, [loss.name])
+    forward_set = set(forward_nodes)
+    all_nodes = needed(graph, [loss.name, *(g.name for g in grads)])
+    fed = leaves(graph, all_nodes)
+    param_names = [p.name for p in params]
+    data = [n for n in fed if n not in param_names]
+    for n in data:
+        if n in ("params", "lr"):
+            raise GraphError(f"input {n!r}: the name is taken by train_step(params, ..., lr)")
+    backward_nodes = [n for n in all_nodes if n not in forward_set]
+
+    name = Namer()
+    emitter = Emitter(graph, name)
+    fwd = emitter.statements(forward_nodes)
+    bwd = emitter.statements(backward_nodes)
+    saved = graph.order({a for n in backward_nodes for a in graph.nx.nodes[n]["args"]
+                         if a in forward_set and a not in emitter.inline})
+    grad_refs = tuple(emitter.output(g.name) for g in grads)
+    loss_ref = emitter.output(loss.name)
+    args = tuple(name(n) for n in param_names + data)
+    cache = Tuple(tuple(Name(name(n)) for n in saved))
+
+    forward = FunctionDef("forward", args, (*fwd, Return(Tuple((loss_ref, cache)))),
+                          f"Return {loss.name!r} and the cache backward() needs.")
+    backward = FunctionDef(
+        "backward", ("cache",),
+        (*([Assign(cache, Name("cache"))] if saved else []), *bwd, Return(Tuple(grad_refs))),
+        f"Return the gradients of {loss.name!r} for {', '.join(param_names)}, in PARAMS order.")
+    load = [Assign(Name(name(p)), Index(Name("params"), Const(p))) for p in param_names]
+    update = [AugAssign(Name(name(p)), "-", BinOp("*", Name("lr"), ref), f"SGD step for {p}")
+              for p, ref in zip(param_names, grad_refs)]
+    step = FunctionDef(
+        "train_step", ("params", *(name(n) for n in data), "lr"),
+        (*load, *fwd, *bwd, *update, Return(loss_ref)),
+        "One SGD step: forward, backward, then params[name] -= lr * gradient, in place.\n\n"
+        "Returns the loss before the step.")
+    module = Module(
+        _module_doc(graph, "trains: forward(), backward() and train_step()"), ("numpy as np",),
+        (_constants({"PARAMS": tuple(param_names), "INPUTS": _specs(graph, data)}),
+         *emitter.helper_sources(), forward, backward, step))
+    return TrainingStep(graph, NumpyPrinter().print(module), param_names, data, fed)
+
+
+def _graph_of(tensors):
+    if not tensors:
+        raise GraphError("nothing to compile: no outputs given")
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise GraphError(f"expected graphcomp Tensors, got {type(t).__name__} {t!r}")
+    graph = tensors[0].graph
+    for t in tensors:
+        if t.graph is not graph:
+            raise GraphError(f"{t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
+    return graph
+
+
+def _module_doc(graph, what):
+    return (f"Generated by graphcomp from graph {graph.name!r}: {what}.\n\n"
+            "Standalone: needs only NumPy. Regenerate it rather than editing it.")
+
+
+def _specs(graph, names):
+    """``((name, shape, dtype), ...)`` of fed nodes; anonymous free dims show as None."""
+    return tuple((n, tuple(None if is_anonymous(d) else d for d in graph.nx.nodes[n]["shape"]),
+                  graph.nx.nodes[n]["dtype"]) for n in names)
+
+
+def _constants(values):
+    return "\n".join(NumpyPrinter().print(Assign(Name(k), Const(v))) for k, v in values.items())
+
+
+def _load(source, graph_name):
+    """Execute generated source as a fresh module (with tracebacks that show its lines)."""
+    filename = f"<graphcomp {graph_name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    module = types.ModuleType("graphcomp_generated")
+    exec(builtins.compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own printed IR
+    return module
+
+
+class _Feeds:
+    """Checks fed values against the declared shape and dtype of each fed node."""
+
+    def __init__(self, graph, names):
+        self.graph_name = graph.name
+        self.specs = []
+        for n in names:
+            attrs = graph.nx.nodes[n]
+            shape = attrs["shape"]
+            static = shape if not any(map(is_free, shape)) else None
+            self.specs.append((n, shape, static, np.dtype(attrs["dtype"]), attrs["op"]))
+
+    def check(self, feeds, source="feed"):
+        """Return the fed arrays in order; raise FeedError naming the node at fault."""
+        values = []
+        bound = {}
+        for name, shape, static, dtype, op in self.specs:
+            value = feeds.get(name, _MISSING)
+            if value is _MISSING:
+                raise FeedError(f"missing {source} for {op} {name!r} (shape {format_shape(shape)}, "
+                                f"{dtype.name})")
+            if type(value) is not np.ndarray:
+                value = np.asarray(value)
+            if value.dtype != dtype:
+                raise FeedError(f"{source} {name!r}: dtype {value.dtype.name}, expected {dtype.name}")
+            # NOTE: one tuple comparison for static shapes keeps the check cheap on the hot path.
+            if value.shape != static:
+                self._check_dims(source, name, shape, value.shape, bound)
+            values.append(value)
+        return values
+
+    @staticmethod
+    def _check_dims(source, name, shape, got, bound):
+        if len(got) != len(shape):
+            raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
+        for dim, size in zip(shape, got):
+            if not is_free(dim):
+                if dim != size:
+                    raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
+            elif not is_anonymous(dim) and bound.setdefault(dim, (size, name))[0] != size:
+                raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
+                                f"{bound[dim][0]} in {bound[dim][1]!r}")
+
+    def reject_unknown(self, feeds):
+        known = {n for n, *_ in self.specs}
+        unknown = sorted(set(feeds) - known)
+        if unknown:
+            raise FeedError(f"unknown feed {unknown[0]!r}: graph {self.graph_name!r} needs "
+                            f"{sorted(known)}")
+
+
+_MISSING = object()
+
+
+class _Generated:
+    """What every compiled object has: its source, saving and the loaded module."""
+
+    def __init__(self, graph, source):
+        self.graph = graph
+        self.source = source
+        self.module = _load(source, graph.name)
+
+    def save(self, path):
+        """Write the generated module to ``path`` (atomically: a failed write leaves no half file).
+
+        Returns:
+            The path written, as a str.
+        """
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graphcomp-", suffix=".py")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.source)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return path
+
+
+class Compiled(_Generated):
+    """A compiled function of a graph's outputs (see ``compile``)."""
+
+    def __init__(self, graph, source, fed, outputs):
+        super().__init__(graph, source)
+        self.inputs = fed
+        self.outputs = outputs
+        self._feeds = _Feeds(graph, fed)
+        self._run = self.module.run
+
+    def __call__(self, **feeds):
+        values = self._feeds.check(feeds)
+        if len(feeds) != len(values):
+            self._feeds.reject_unknown(feeds)
+        return self._run(*values)
+
+    def __repr__(self):
+        return f"<Compiled {self.outputs} of graph {self.graph.name!r}; inputs {self.inputs}>"
+
+
+class TrainingStep(_Generated):
+    """Forward, backward and SGD step of a loss (see ``compile_training``)."""
+
+    def __init__(self, graph, source, params, data, fed):
+        super().__init__(graph, source)
+        self.params = params
+        self.inputs = data
+        self._params = _Feeds(graph, params)
+        self._data = _Feeds(graph, data)
+        self._train_step = self.module.train_step
+
+    def forward(self, params, **feeds):
+        """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
+        return self.module.forward(*self._checked(params, feeds))
+
+    def backward(self, cache):
+        """Gradients from a forward cache, as a dict param name -> array."""
+        return dict(zip(self.params, self.module.backward(cache)))
+
+    def train_step(self, params, *, lr, **feeds):
+        """One SGD step: updates the arrays in ``params`` in place; returns the loss before it."""
+        self._params.check(params, "param")
+        data = self._data.check(feeds)
+        if len(feeds) != len(data):
+            self._data.reject_unknown(feeds)
+        return self._train_step(params, *data, lr)
+
+    def _checked(self, params, feeds):
+        values = self._params.check(params, "param") + self._data.check(feeds)
+        if len(feeds) != len(self.inputs):
+            self._data.reject_unknown(feeds)
+        return values
+
+    def __repr__(self):
+        return f"<TrainingStep params {self.params}, inputs {self.inputs} of graph {self.graph.name!r}>"

@@ -1,0 +1,103 @@
+"""Code IR: the expressions and statements generated modules are built from; imports nothing."""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+
+
+@dataclass(frozen=True)
+class Const:
+    """A literal: number, bool, None, str or a tuple of those."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class Attr:
+    value: object
+    attr: str
+
+
+@dataclass(frozen=True)
+class Call:
+    func: object
+    args: tuple = ()
+    kwargs: tuple = ()          # ((name, expr), ...)
+
+
+@dataclass(frozen=True)
+class Index:
+    value: object
+    index: object
+
+
+@dataclass(frozen=True)
+class Tuple:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class UnOp:
+    op: str
+    operand: object
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: object              # Name, Index or Tuple of Names
+    value: object
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class AugAssign:
+    target: object
+    op: str
+    value: object
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Return:
+    value: object
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    name: str
+    params: tuple
+    body: tuple
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Module:
+    doc: str
+    imports: tuple              # module names, e.g. ("numpy as np",)
+    body: tuple = field(default=())  # FunctionDefs, Assigns and raw helper sources (str)
+
+
+def np_call(func, *args, **kwargs):
+    """``np.<func>(*args, **kwargs)``; kwargs whose value is None are left out."""
+    kw = tuple((k, v if isinstance(v, (Name, Const, Attr, Call, Index, Tuple, BinOp, UnOp)) else Const(v))
+               for k, v in kwargs.items() if v is not None)
+    return Call(Attr(Name("np"), func), tuple(args), kw)
+
+
+def np_attr(name):
+    """``np.<name>``, e.g. a dtype: ``np_attr("float32")``."""
+    return Attr(Name("np"), name)

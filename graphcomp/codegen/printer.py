@@ -1,0 +1,132 @@
+"""Prints code IR as Python source, with minimal parentheses; imports only codegen.ir."""
+import math
+
+from . import ir
+
+# Python's operator precedence, higher binds tighter.
+_BINARY = {"**": 16, "*": 13, "/": 13, "@": 13, "//": 13, "%": 13, "+": 12, "-": 12,
+           ">": 7, "<": 7, ">=": 7, "<=": 7, "==": 7, "!=": 7, "&": 9, "|": 8}
+_UNARY = 14
+_ATOM = 18
+
+
+def comment_text(text):
+    """Make any text safe inside a ``#`` comment: one line, printable characters only."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+class NumpyPrinter:
+    """Turns IR into source text; one ``_print_<Class>`` method per IR class."""
+
+    indent = "    "
+
+    def print(self, node):
+        return getattr(self, f"_print_{type(node).__name__}")(node)
+
+    def expr(self, node, context=0):
+        """Print an expression, parenthesized if it binds looser than ``context``."""
+        text = self.print(node)
+        return f"({text})" if self.precedence(node) < context else text
+
+    @staticmethod
+    def precedence(node):
+        if isinstance(node, ir.BinOp):
+            return _BINARY[node.op]
+        if isinstance(node, ir.UnOp):
+            return _UNARY
+        if isinstance(node, ir.Const) and isinstance(node.value, (int, float)) and node.value < 0:
+            return _UNARY
+        return _ATOM
+
+    def _print_Name(self, node):
+        return node.id
+
+    def _print_Const(self, node):
+        v = node.value
+        if isinstance(v, float) and not math.isfinite(v):
+            return "np.nan" if math.isnan(v) else ("np.inf" if v > 0 else "-np.inf")
+        if isinstance(v, tuple):
+            return self._print_Tuple(ir.Tuple(tuple(ir.Const(x) for x in v)))
+        return repr(v)
+
+    def _print_Attr(self, node):
+        return f"{self.expr(node.value, _ATOM)}.{node.attr}"
+
+    def _print_Call(self, node):
+        args = [self.print(a) for a in node.args]
+        args += [f"{k}={self.print(v)}" for k, v in node.kwargs]
+        return f"{self.expr(node.func, _ATOM)}({', '.join(args)})"
+
+    def _print_Index(self, node):
+        index = node.index
+        inner = (", ".join(self.print(i) for i in index.items)
+                 if isinstance(index, ir.Tuple) and index.items else self.print(index))
+        return f"{self.expr(node.value, _ATOM)}[{inner}]"
+
+    def _print_Tuple(self, node):
+        items = [self.print(i) for i in node.items]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+    def _print_BinOp(self, node):
+        p = _BINARY[node.op]
+        if node.op == "**":        # right-associative, and binds tighter than unary minus on its left
+            return f"{self.expr(node.left, p + 1)} ** {self.expr(node.right, _UNARY)}"
+        # comparisons chain in Python, so both sides of one need parentheses at equal precedence
+        right = p + 1
+        left = p + 1 if p == 7 else p
+        return f"{self.expr(node.left, left)} {node.op} {self.expr(node.right, right)}"
+
+    def _print_UnOp(self, node):
+        return f"{node.op}{self.expr(node.operand, _UNARY)}"
+
+    def _target(self, target):
+        if isinstance(target, ir.Tuple):
+            return ", ".join(self.print(t) for t in target.items)
+        return self.print(target)
+
+    def _print_Assign(self, node):
+        line = f"{self._target(node.target)} = {self.print(node.value)}"
+        return self._with_comment(line, node.comment)
+
+    def _print_AugAssign(self, node):
+        line = f"{self.print(node.target)} {node.op}= {self.print(node.value)}"
+        return self._with_comment(line, node.comment)
+
+    @staticmethod
+    def _with_comment(line, comment):
+        return f"# {comment_text(comment)}\n{line}" if comment else line
+
+    def _print_Return(self, node):
+        return f"return {self._target(node.value)}" if node.value is not None else "return"
+
+    def _print_Comment(self, node):
+        return f"# {comment_text(node.text)}"
+
+    def _print_FunctionDef(self, node):
+        lines = [f"def {node.name}({', '.join(node.params)}):"]
+        if node.doc:
+            lines.append(self._docstring(node.doc, self.indent))
+        for stmt in node.body:
+            lines += [self.indent + line for line in self.print(stmt).split("\n")]
+        return "\n".join(lines)
+
+    @staticmethod
+    def _docstring(text, indent):
+        body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+        body = comment_text(body) if "\n" not in body else "\n".join(
+            comment_text(line) for line in body.split("\n"))
+        lines = body.split("\n")
+        if len(lines) == 1:
+            return f'{indent}"""{lines[0]}"""'
+        return "\n".join([f'{indent}"""{lines[0]}'] + [indent + ln if ln else "" for ln in lines[1:]]
+                         + [f'{indent}"""'])
+
+    def _print_Module(self, node):
+        parts = [self._docstring(node.doc, ""), "\n".join(f"import {m}" for m in node.imports)]
+        for item in node.body:
+            parts.append(item.strip("\n") if isinstance(item, str) else self.print(item))
+        sections = []
+        for part in parts:
+            gap = "\n\n\n" if part.startswith(("def ", "@")) else "\n\n"
+            sections.append((gap if sections else "") + part)
+        return "".join(sections) + "\n"

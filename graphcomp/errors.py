@@ -1,0 +1,36 @@
+"""The graphcomp exception hierarchy; imports nothing from graphcomp."""
+
+
+class GraphError(Exception):
+    """Base class of every error graphcomp raises on bad input."""
+
+
+class ShapeError(GraphError, ValueError):
+    """Shapes of an op's arguments do not fit together."""
+
+
+class DTypeError(GraphError, TypeError):
+    """An argument has a dtype the op cannot take."""
+
+
+class NameConflictError(GraphError, ValueError):
+    """A node name is already taken in the graph."""
+
+
+class UnknownNodeError(GraphError, KeyError):
+    """A node name does not exist in the graph."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class FeedError(GraphError, ValueError):
+    """A value fed to compiled code is missing, unexpected or of the wrong shape or dtype."""
+
+
+class GradientError(GraphError, ValueError):
+    """A gradient was asked for that cannot be built."""
+
+
+class OpError(GraphError, ValueError):
+    """An op was given parameters it cannot take (bad axis, exponent, label dtype)."""

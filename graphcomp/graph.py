@@ -1,0 +1,342 @@
+"""Graph, Tensor handles, naming and operator overloading; imports errors, shapes and op.
+
+The graph is stored in ``Graph.nx``, a ``networkx.DiGraph`` keyed by node
+name. Each node carries ``op`` (registry key), ``shape``, ``dtype``,
+``args`` (ordered argument names: a DiGraph keeps one edge per pair, so
+``x * x`` needs them on the node), ``params`` and ``index`` (creation order,
+which is a topological order). Each edge carries ``positions``, the argument
+slots the source fills.
+"""
+import contextlib
+import networkx as nx
+import numpy as np
+
+from .errors import DTypeError, GraphError, NameConflictError, UnknownNodeError
+from .op import OPS
+from .shapes import format_shape, normalize_shape
+
+
+class Graph:
+    """A computational graph of named op nodes.
+
+    Args:
+        name: shown in generated modules and reports.
+        dtype: default dtype of float inputs, params and constants
+            ("float64" or "float32").
+
+    Example:
+        >>> g = Graph("mlp")
+        >>> x = g.input("x", (None, 4))
+        >>> W = g.param("W", (4, 2))
+        >>> (x @ W).shape
+        (None, 2)
+    """
+
+    def __init__(self, name="graph", dtype="float64"):
+        self.name = name
+        self.dtype = np.dtype(dtype).name
+        self.nx = nx.DiGraph(name=name)
+        self._count = 0
+        self._autonames = {}
+        self._note = None
+
+    def __repr__(self):
+        return f"Graph({self.name!r}, {self.nx.number_of_nodes()} nodes)"
+
+    def __contains__(self, name):
+        return name in self.nx
+
+    def __getitem__(self, name):
+        if name not in self.nx:
+            raise UnknownNodeError(f"graph {self.name!r} has no node {name!r}")
+        return Tensor(self, name)
+
+    def input(self, name, shape, dtype=None):
+        """Declare a value fed at run time (data, labels).
+
+        Args:
+            name: unique node name.
+            shape: ints, names of free dims (``"batch"``) or ``None`` (a free
+                dim of its own).
+            dtype: NumPy dtype name; defaults to the graph's dtype.
+
+        Returns:
+            Tensor: the input node.
+
+        Raises:
+            NameConflictError: the name is taken.
+            ShapeError: a dim is not an int, a name or None.
+        """
+        return self._leaf("input", name, shape, dtype)
+
+    def param(self, name, shape, dtype=None):
+        """Declare a trainable parameter (a leaf fed at run time); see ``input``."""
+        return self._leaf("param", name, shape, dtype)
+
+    def constant(self, value, dtype=None, name=None):
+        """Add a constant node.
+
+        A scalar constant is weakly typed, as Python scalars are in NumPy 2:
+        ``x * 2.0`` keeps the dtype of ``x``. Arrays keep their own dtype.
+        """
+        if np.ndim(value) == 0:
+            value = np.asarray(value).item()
+            if dtype is None:
+                dtype = self.dtype if isinstance(value, float) else np.asarray(value).dtype.name
+        else:
+            value = np.array(value, dtype=dtype)
+        dtype = self._dtype(dtype if dtype is not None else value.dtype, "constant")
+        return self.apply("constant", (), {"value": value, "dtype": dtype}, name)
+
+    @property
+    def inputs(self):
+        """Input nodes in declaration order."""
+        return [Tensor(self, n) for n, op in self.nx.nodes(data="op") if op == "input"]
+
+    @property
+    def params(self):
+        """Param nodes in declaration order."""
+        return [Tensor(self, n) for n, op in self.nx.nodes(data="op") if op == "param"]
+
+    def _leaf(self, op, name, shape, dtype):
+        if not isinstance(name, str):
+            raise GraphError(f"{op} name must be a str, got {name!r}")
+        shape = normalize_shape(shape, f"{op} {name!r}")
+        dtype = self._dtype(dtype, f"{op} {name!r}")
+        return self.apply(op, (), {"shape": shape, "dtype": dtype}, name)
+
+    def _dtype(self, dtype, what):
+        try:
+            return np.dtype(self.dtype if dtype is None else dtype).name
+        except TypeError:
+            raise DTypeError(f"{what}: {dtype!r} is not a NumPy dtype") from None
+
+    def unique_name(self, base):
+        """``base`` if free, else ``base_1``, ``base_2``, ... (deterministic)."""
+        k = self._autonames.get(base, 0)
+        name = base if k == 0 and base not in self.nx else f"{base}_{k or 1}"
+        while name in self.nx:
+            k += 1
+            name = f"{base}_{k}"
+        self._autonames[base] = k + 1 if k else 1
+        return name
+
+    @contextlib.contextmanager
+    def noting(self, note):
+        """Tag every node added inside the block with ``note`` (used by grad)."""
+        saved, self._note = self._note, note
+        try:
+            yield
+        finally:
+            self._note = saved
+
+    def apply(self, op_name, args, params, name=None):
+        """Add a node computing ``op_name(*args, **params)``; return its Tensor.
+
+        This is the one way nodes enter the graph: it checks names, asks the
+        op to normalize params and infer shape and dtype, and records args.
+        """
+        op = OPS.get(op_name)
+        if op is None:
+            raise GraphError(f"unknown op {op_name!r}")
+        for a in args:
+            if a.graph is not self:
+                raise GraphError(f"{op_name}: argument {a.name!r} belongs to graph "
+                                 f"{a.graph.name!r}, not {self.name!r}")
+        if name is None:
+            found = op.simplify(*args, **params)
+            if found is not None:
+                return found
+            name = self.unique_name(op_name if self._note is None else "_t")
+        elif not isinstance(name, str):
+            raise GraphError(f"node name must be a str, got {name!r}")
+        elif name in self.nx:
+            raise NameConflictError(f"node name {name!r} is already used by a "
+                                    f"{self.nx.nodes[name]['op']} node in graph {self.name!r}")
+        try:
+            params = op.normalize(*args, **params)
+            shape, dtype = op.infer(*args, **params)
+        except GraphError as e:
+            raise type(e)(f"node {name!r} ({op_name}): {e}") from None
+        self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
+                         args=tuple(a.name for a in args), params=params,
+                         weak=op.weak and shape == (), index=self._count, note=self._note)
+        self._count += 1
+        for pos, a in enumerate(args):
+            if self.nx.has_edge(a.name, name):
+                self.nx.edges[a.name, name]["positions"].append(pos)
+            else:
+                self.nx.add_edge(a.name, name, positions=[pos])
+        return Tensor(self, name)
+
+    def rename(self, old, new):
+        """Rename a node nothing consumes yet (grad names its results ``d_<x>``)."""
+        if self.nx.out_degree(old):
+            raise GraphError(f"cannot rename {old!r}: other nodes use it")
+        if new in self.nx:
+            raise NameConflictError(f"node name {new!r} is already used in graph {self.name!r}")
+        self.nx.add_node(new, **self.nx.nodes[old])
+        for src, _, data in self.nx.in_edges(old, data=True):
+            self.nx.add_edge(src, new, **data)
+        self.nx.remove_node(old)
+        return Tensor(self, new)
+
+    def lift(self, value):
+        """A Tensor for ``value``: Tensors pass through, anything else becomes a constant."""
+        if isinstance(value, Tensor):
+            return value
+        return self.constant(value)
+
+    def order(self, names):
+        """Sort node names into creation order (a topological order)."""
+        index = self.nx.nodes
+        return sorted(names, key=lambda n: index[n]["index"])
+
+
+class Tensor:
+    """A handle on one node of a Graph, with NumPy-like operators.
+
+    ``a + b``, ``a * 2``, ``x @ W``, ``-a``, ``a ** 2``, ``abs(a)``, ``a.T``,
+    ``a.sum(axis)``, ``a.mean(axis)``, ``a.max(axis)`` and ``a.reshape(shape)``
+    add nodes to the graph and return new Tensors.
+    """
+
+    __slots__ = ("graph", "name")
+
+    def __init__(self, graph, name):
+        self.graph = graph
+        self.name = name
+
+    @property
+    def _attrs(self):
+        return self.graph.nx.nodes[self.name]
+
+    @property
+    def op(self):
+        """Registry key of the node's op."""
+        return self._attrs["op"]
+
+    @property
+    def shape(self):
+        """Output shape: ints and free-dim names."""
+        return self._attrs["shape"]
+
+    @property
+    def dtype(self):
+        """Output dtype name, e.g. ``"float64"``."""
+        return self._attrs["dtype"]
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def params(self):
+        """The op's params (axes, exponent, ...)."""
+        return self._attrs["params"]
+
+    @property
+    def args(self):
+        """Argument Tensors, in order."""
+        return tuple(Tensor(self.graph, a) for a in self._attrs["args"])
+
+    @property
+    def weak(self):
+        """A Python scalar at run time, so weakly typed (see ``Graph.constant``)."""
+        return self._attrs["weak"]
+
+    @property
+    def value(self):
+        """The value of a constant node."""
+        return self.params["value"]
+
+    def __repr__(self):
+        return (f"<Tensor {self.name!r} = {self.op}, shape {format_shape(self.shape)}, "
+                f"{self.dtype}>")
+
+    def __eq__(self, other):
+        return isinstance(other, Tensor) and other.graph is self.graph and other.name == self.name
+
+    def __hash__(self):
+        return hash((id(self.graph), self.name))
+
+    def __bool__(self):
+        return True
+
+    def _binary(self, op_name, other, reflected=False):
+        other = self.graph.lift(other)
+        args = (other, self) if reflected else (self, other)
+        return self.graph.apply(op_name, args, {})
+
+    def __add__(self, other):
+        return self._binary("add", other)
+
+    def __radd__(self, other):
+        return self._binary("add", other, True)
+
+    def __sub__(self, other):
+        return self._binary("sub", other)
+
+    def __rsub__(self, other):
+        return self._binary("sub", other, True)
+
+    def __mul__(self, other):
+        return self._binary("mul", other)
+
+    def __rmul__(self, other):
+        return self._binary("mul", other, True)
+
+    def __truediv__(self, other):
+        return self._binary("div", other)
+
+    def __rtruediv__(self, other):
+        return self._binary("div", other, True)
+
+    def __matmul__(self, other):
+        return self._binary("matmul", other)
+
+    def __rmatmul__(self, other):
+        return self._binary("matmul", other, True)
+
+    def __gt__(self, other):
+        return self._binary("greater", other)
+
+    def __lt__(self, other):
+        return self._binary("less", other)
+
+    def __neg__(self):
+        return self.graph.apply("neg", (self,), {})
+
+    def __abs__(self):
+        return self.graph.apply("abs", (self,), {})
+
+    def __pow__(self, exponent):
+        return self.graph.apply("pow", (self,), {"exponent": exponent})
+
+    @property
+    def T(self):
+        return self.graph.apply("transpose", (self,), {"axes": None})
+
+    def sum(self, axis=None, keepdims=False):
+        return self.graph.apply("sum", (self,), {"axis": axis, "keepdims": keepdims})
+
+    def mean(self, axis=None, keepdims=False):
+        return self.graph.apply("mean", (self,), {"axis": axis, "keepdims": keepdims})
+
+    def max(self, axis=None, keepdims=False):
+        return self.graph.apply("max", (self,), {"axis": axis, "keepdims": keepdims})
+
+    def reshape(self, shape):
+        return self.graph.apply("reshape", (self,), {"shape": shape})
+
+
+def apply(op_name, args, params, name=None):
+    """Add ``op_name(*args, **params)`` to the graph of the first Tensor in ``args``.
+
+    Numbers and arrays among ``args`` become constants in that graph.
+    """
+    graph = next((a.graph for a in args if isinstance(a, Tensor)), None)
+    if graph is None:
+        raise GraphError(f"{op_name}: at least one argument must be a graphcomp Tensor, "
+                         f"got {tuple(type(a).__name__ for a in args)}")
+    return graph.apply(op_name, tuple(graph.lift(a) for a in args), params, name)

@@ -1,0 +1,75 @@
+"""Leaf ops (input, param, constant) and zeros; imports graph, op, codegen.ir."""
+import numpy as np
+
+from ..codegen.ir import Const, np_attr, np_call
+from ..graph import apply
+from ..op import Op, register
+
+
+class Leaf(Op):
+    """A value fed at run time: an argument of the generated function."""
+
+    leaf = True
+
+    def infer(self, *, shape, dtype):
+        return shape, dtype
+
+
+@register
+class Input(Leaf):
+    """Data fed at run time (features, labels)."""
+    name = "input"
+
+
+@register
+class Param(Leaf):
+    """A trainable parameter fed at run time and updated by training."""
+    name = "param"
+
+
+@register
+class Constant(Op):
+    """A value fixed in the graph; scalars print as Python literals (weakly typed)."""
+    name = "constant"
+    inline = True
+    weak = True
+
+    def infer(self, *, value, dtype):
+        return np.shape(value), dtype
+
+    def emit(self, *, value, dtype):
+        if np.ndim(value) == 0:
+            return Const(value)
+        return np_call("array", Const(_nested(value.tolist())), dtype=np_attr(dtype))
+
+    def formula(self, *, value, dtype):
+        return repr(value) if np.ndim(value) == 0 else f"constant{np.shape(value)}"
+
+
+def _nested(value):
+    """Lists to tuples so the printer writes them as literals."""
+    return tuple(_nested(v) for v in value) if isinstance(value, list) else value
+
+
+@register
+class ZerosLike(Op):
+    """y = zeros with x's shape and dtype (the gradient of what y does not depend on)."""
+    name = "zeros_like"
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def emit(self, x):
+        return np_call("zeros_like", x)
+
+
+def zeros_like(x, *, name=None):
+    """Zeros shaped like x."""
+    return apply("zeros_like", (x,), {}, name)
+
+
+def constant(graph, value, dtype=None, *, name=None):
+    """A constant in ``graph`` (same as ``graph.constant``)."""
+    return graph.constant(value, dtype, name)
+
+

@@ -1,0 +1,264 @@
+"""Neural-network ops: softmax, log_softmax and the losses; imports graph, op, shapes, codegen.ir."""
+import numpy as np
+
+from ..codegen.ir import Attr, BinOp, Call, Const, Index, Name, Tuple, UnOp, np_attr, np_call
+from ..errors import DTypeError, OpError, ShapeError
+from ..graph import apply
+from ..op import Op, register, require_float, result_dtype
+from ..shapes import broadcast_shapes, dims_compatible, format_shape, normalize_axes
+from .elementwise import exp
+from .reduce import count, sum
+
+_SOFTMAX = '''
+def _softmax(x, axis):
+    """exp(x) / sum(exp(x)) along axis, shifted by the max so exp cannot overflow."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+'''
+
+_LOG_SOFTMAX = '''
+def _log_softmax(x, axis):
+    """x - log(sum(exp(x))) along axis, shifted by the max so exp cannot overflow."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+'''
+
+_CROSS_ENTROPY = '''
+def _cross_entropy(logits, labels):
+    """Mean over rows of -log(softmax(logits))[label], computed stably."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    return np.mean(log_norm - shifted[np.arange(labels.shape[0]), labels])
+'''
+
+_SOFTMAX_NLL_GRAD = '''
+def _softmax_nll_grad(logp, labels, scale):
+    """(softmax - one_hot(labels)) * scale from log-probabilities logp, in one new array."""
+    grad = np.exp(logp)
+    grad[np.arange(labels.shape[0]), labels] -= 1
+    grad *= scale
+    return grad
+'''
+
+
+class AlongAxis(Op):
+    """An op along one axis of a float tensor; same shape out."""
+
+    def normalize(self, x, *, axis=-1):
+        return {"axis": normalize_axes(axis, x.ndim, self.name)[0]}
+
+    def infer(self, x, *, axis):
+        require_float(x, self.name)
+        return x.shape, x.dtype
+
+
+@register
+class Softmax(AlongAxis):
+    """y = exp(x) / sum(exp(x)) along axis;  dx = y * (ct - sum(ct * y))."""
+    name = "softmax"
+    helpers = {"_softmax": _SOFTMAX}
+
+    def emit(self, x, *, axis):
+        return Call(Name("_softmax"), (x, Const(axis)))
+
+    def vjp(self, ct, y, x, *, axis):
+        return (y * (ct - sum(ct * y, axis, keepdims=True)),)
+
+
+@register
+class LogSoftmax(AlongAxis):
+    """y = x - log(sum(exp(x))) along axis;  dx = ct - exp(y) * sum(ct)."""
+    name = "log_softmax"
+    helpers = {"_log_softmax": _LOG_SOFTMAX}
+
+    def emit(self, x, *, axis):
+        return Call(Name("_log_softmax"), (x, Const(axis)))
+
+    def vjp(self, ct, y, x, *, axis):
+        if ct.op == "nll_grad" and axis == x.ndim - 1:
+            # NOTE: the chain rule through nll_loss then log_softmax collapses to
+            # (softmax - one_hot) * scale, computed from y in place (3 array ops, not 7).
+            labels, scale = ct.args
+            return (softmax_nll_grad(y, labels, scale),)
+        return (ct - exp(y) * sum(ct, axis, keepdims=True),)
+
+
+def check_labels(scores, labels, what):
+    """Rows of (n, classes) float ``scores`` against (n,) integer ``labels``."""
+    require_float(scores, what)
+    if np.dtype(labels.dtype).kind not in "iu":
+        raise DTypeError(f"labels {labels.name!r} must be integers, got {labels.dtype}")
+    if scores.ndim != 2 or labels.ndim != 1 or not dims_compatible(scores.shape[0], labels.shape[0]):
+        raise ShapeError(f"expected (n, classes) scores and (n,) labels, got "
+                         f"{format_shape(scores.shape)} and {format_shape(labels.shape)}")
+    if not isinstance(scores.shape[1], int):
+        raise ShapeError(f"the class dim of {format_shape(scores.shape)} must be static")
+
+
+def picked(scores, labels):
+    """IR for ``scores[np.arange(n), labels]``: each row's score at its label."""
+    rows = np_call("arange", Index(Attr(labels, "shape"), Const(0)))
+    return Index(scores, Tuple((rows, labels)))
+
+
+class Loss(Op):
+    """A scalar loss of (n, classes) scores and (n,) integer labels."""
+
+    def normalize(self, scores, labels, *, reduction="mean"):
+        if reduction not in ("mean", "sum"):
+            raise OpError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        return {"reduction": reduction}
+
+    def infer(self, scores, labels, *, reduction):
+        check_labels(scores, labels, self.name)
+        return (), scores.dtype
+
+    @staticmethod
+    def scale(ct, labels, reduction):
+        """ct, divided by the batch size for a mean."""
+        return ct / count(labels, (0,)) if reduction == "mean" else ct
+
+
+@register
+class NllLoss(Loss):
+    """y = -mean_i logp[i, labels[i]] (or the sum);  dlogp = -ct * one_hot(labels) / n."""
+    name = "nll_loss"
+
+    def emit(self, logp, labels, *, reduction):
+        return UnOp("-", Call(Attr(picked(logp, labels), reduction)))
+
+    def vjp(self, ct, y, logp, labels, *, reduction):
+        return nll_grad(labels, self.scale(ct, labels, reduction), logp.shape[1], logp.dtype), None
+
+
+@register
+class CrossEntropy(Loss):
+    """y = mean_i -log_softmax(logits)[i, labels[i]], stable;  dlogits = (softmax - one_hot) * ct / n."""
+    name = "cross_entropy"
+    helpers = {"_cross_entropy": _CROSS_ENTROPY}
+
+    def emit(self, logits, labels, *, reduction):
+        call = Call(Name("_cross_entropy"), (logits, labels))
+        if reduction == "sum":
+            return BinOp("*", call, Index(Attr(labels, "shape"), Const(0)))
+        return call
+
+    def vjp(self, ct, y, logits, labels, *, reduction):
+        return softmax_nll_grad(log_softmax(logits, 1), labels, self.scale(ct, labels, reduction)), None
+
+
+@register
+class NllGrad(Op):
+    """y = -one_hot(labels, depth) * scale: the gradient of nll_loss for its log-probabilities."""
+    name = "nll_grad"
+
+    def infer(self, labels, scale, *, depth, dtype):
+        return labels.shape + (depth,), dtype
+
+    def emit(self, labels, scale, *, depth, dtype):
+        return BinOp("*", Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels), UnOp("-", scale))
+
+    def vjp(self, ct, y, labels, scale, *, depth, dtype):
+        return None, -sum(ct * one_hot(labels, depth, dtype))
+
+
+@register
+class SoftmaxNllGrad(Op):
+    """y = (exp(logp) - one_hot(labels)) * scale, for logp = log_softmax(z):
+    the gradient of nll_loss(log_softmax(z)) for z, computed in place."""
+    name = "softmax_nll_grad"
+    helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD}
+
+    def infer(self, logp, labels, scale):
+        return logp.shape, logp.dtype
+
+    def emit(self, logp, labels, scale):
+        return Call(Name("_softmax_nll_grad"), (logp, labels, scale))
+
+    def vjp(self, ct, y, logp, labels, scale):
+        probs = exp(logp)
+        return ct * probs * scale, None, sum(ct * (probs - one_hot(labels, logp.shape[1], logp.dtype)))
+
+
+@register
+class OneHot(Op):
+    """y[i, k] = 1.0 if labels[i] == k else 0.0, for k < depth."""
+    name = "one_hot"
+
+    def normalize(self, labels, *, depth, dtype):
+        if not isinstance(depth, int) or depth < 1:
+            raise OpError(f"depth must be a positive int, got {depth!r}")
+        return {"depth": depth, "dtype": np.dtype(dtype).name}
+
+    def infer(self, labels, *, depth, dtype):
+        if np.dtype(labels.dtype).kind not in "iu":
+            raise DTypeError(f"labels {labels.name!r} must be integers, got {labels.dtype}")
+        return labels.shape + (depth,), dtype
+
+    def emit(self, labels, *, depth, dtype):
+        return Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels)
+
+
+@register
+class MseLoss(Op):
+    """y = mean((pred - target) ** 2);  dpred = 2 ct (pred - target) / n,  dtarget = -dpred."""
+    name = "mse_loss"
+
+    def infer(self, pred, target):
+        require_float(pred, self.name)
+        broadcast_shapes(pred.shape, target.shape, what=self.name)
+        return (), result_dtype(pred, target)
+
+    def emit(self, pred, target):
+        return np_call("mean", np_call("square", BinOp("-", pred, target)))
+
+    def vjp(self, ct, y, pred, target):
+        diff = pred - target
+        grad = diff * (ct * 2 / count(diff, tuple(range(diff.ndim))))
+        return grad, -grad
+
+
+def softmax(x, axis=-1, *, name=None):
+    """exp(x) / sum(exp(x)) along ``axis``, computed stably."""
+    return apply("softmax", (x,), {"axis": axis}, name)
+
+
+def log_softmax(x, axis=-1, *, name=None):
+    """log(softmax(x)) along ``axis``, computed stably."""
+    return apply("log_softmax", (x,), {"axis": axis}, name)
+
+
+def nll_loss(logp, labels, reduction="mean", *, name=None):
+    """Negative log-likelihood of integer ``labels`` under (n, classes) log-probabilities.
+
+    Args:
+        logp: (n, classes) log-probabilities, e.g. from ``log_softmax``.
+        labels: (n,) integer class indices.
+        reduction: "mean" (default) or "sum" over the batch.
+    """
+    return apply("nll_loss", (logp, labels), {"reduction": reduction}, name)
+
+
+def cross_entropy(logits, labels, reduction="mean", *, name=None):
+    """``nll_loss(log_softmax(logits, axis=1), labels)`` in one numerically stable op."""
+    return apply("cross_entropy", (logits, labels), {"reduction": reduction}, name)
+
+
+def nll_grad(labels, scale, depth, dtype, *, name=None):
+    """-one_hot(labels, depth) * scale."""
+    return apply("nll_grad", (labels, scale), {"depth": depth, "dtype": dtype}, name)
+
+
+def softmax_nll_grad(logp, labels, scale, *, name=None):
+    """(exp(logp) - one_hot(labels)) * scale."""
+    return apply("softmax_nll_grad", (logp, labels, scale), {}, name)
+
+
+def one_hot(labels, depth, dtype="float64", *, name=None):
+    """(..., depth) indicator rows of integer ``labels``."""
+    return apply("one_hot", (labels,), {"depth": depth, "dtype": dtype}, name)
+
+
+def mse_loss(pred, target, *, name=None):
+    """Mean squared error over all elements (with broadcasting)."""
+    return apply("mse_loss", (pred, target), {}, name)

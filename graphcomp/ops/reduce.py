@@ -1,0 +1,117 @@
+"""Reductions over axes (sum, mean, max) and the element count they need; imports graph, op, shapes, codegen.ir."""
+import math
+
+import numpy as np
+
+from ..codegen.ir import Attr, BinOp, Call, Const, Index, np_call
+from ..graph import apply
+from ..op import Op, register
+from ..shapes import is_free, normalize_axes
+from .elementwise import cast, equal
+from .linalg import broadcast_like, expand_dims
+
+
+class Reduction(Op):
+    """Reduce over ``axis`` (None: all); ``keepdims`` keeps them as size 1."""
+
+    func = ""
+
+    def normalize(self, x, *, axis=None, keepdims=False):
+        return {"axis": normalize_axes(axis, x.ndim, self.name), "keepdims": bool(keepdims)}
+
+    def infer(self, x, *, axis, keepdims):
+        if keepdims:
+            return tuple(1 if i in axis else d for i, d in enumerate(x.shape)), self.dtype(x)
+        return tuple(d for i, d in enumerate(x.shape) if i not in axis), self.dtype(x)
+
+    def dtype(self, x):
+        return x.dtype
+
+    def emit(self, x, *, axis, keepdims):
+        kwargs = {"axis": Const(axis[0] if len(axis) == 1 else axis)}
+        if keepdims:
+            kwargs["keepdims"] = Const(True)
+        if isinstance(x, Const):
+            return np_call(self.func, x, **kwargs)
+        # NOTE: the ndarray method, not np.<func>: it skips NumPy's Python-level dispatch (~1 us a call).
+        return Call(Attr(x, self.func), (), tuple(kwargs.items()))
+
+    @staticmethod
+    def expand(ct, axis, keepdims):
+        """ct with the reduced axes back as size 1."""
+        return ct if keepdims or not axis else expand_dims(ct, axis)
+
+
+@register
+class Sum(Reduction):
+    """y = sum of x over axes;  dx = ct broadcast back over them."""
+    name = func = "sum"
+
+    def dtype(self, x):
+        return np.sum(np.zeros(1, x.dtype)).dtype.name
+
+    def vjp(self, ct, y, x, *, axis, keepdims):
+        return (broadcast_like(self.expand(ct, axis, keepdims), x),)
+
+
+@register
+class Mean(Reduction):
+    """y = mean of x over axes;  dx = ct / n broadcast back (n = elements reduced)."""
+    name = func = "mean"
+
+    def dtype(self, x):
+        return np.result_type(x.dtype, 0.0).name
+
+    def vjp(self, ct, y, x, *, axis, keepdims):
+        return (broadcast_like(self.expand(ct, axis, keepdims) / count(x, axis), x),)
+
+
+@register
+class Max(Reduction):
+    """y = max of x over axes;  dx = ct at the maxima, split evenly among ties."""
+    name, func = "max", "max"
+
+    def vjp(self, ct, y, x, *, axis, keepdims):
+        hit = cast(equal(x, self.expand(y, axis, keepdims)), x.dtype)
+        share = self.expand(ct, axis, keepdims) / sum(hit, axis, keepdims=True)
+        return (hit * share,)
+
+
+@register
+class Count(Op):
+    """y = number of elements of x over ``axis`` at run time (a Python int)."""
+    name = "count"
+    weak = True
+
+    def infer(self, x, *, axis):
+        return (), "int64"
+
+    def emit(self, x, *, axis):
+        dims = [Index(Attr(x, "shape"), Const(a)) for a in axis]
+        expr = dims[0]
+        for d in dims[1:]:
+            expr = BinOp("*", expr, d)
+        return expr
+
+
+def count(x, axis):
+    """Elements of x over ``axis``: a constant when those dims are static."""
+    dims = [x.shape[a] for a in axis]
+    if any(is_free(d) for d in dims):
+        return apply("count", (x,), {"axis": tuple(axis)})
+    return x.graph.constant(math.prod(dims))
+
+
+def sum(x, axis=None, keepdims=False, *, name=None):   # noqa: A001 - public op name
+    """Sum over ``axis`` (int, ints or None for all)."""
+    return apply("sum", (x,), {"axis": axis, "keepdims": keepdims}, name)
+
+
+def mean(x, axis=None, keepdims=False, *, name=None):
+    """Mean over ``axis`` (int, ints or None for all)."""
+    return apply("mean", (x,), {"axis": axis, "keepdims": keepdims}, name)
+
+
+def max(x, axis=None, keepdims=False, *, name=None):   # noqa: A001 - public op name
+    """Maximum over ``axis``; its gradient is split evenly among ties."""
+    return apply("max", (x,), {"axis": axis, "keepdims": keepdims}, name)

@@ -1,0 +1,114 @@
+"""Shapes with free dims, broadcasting and axis rules; imports only errors.
+
+A dim is an ``int`` (static size) or a ``str`` (a free dim such as ``"batch"``,
+bound when values are fed). ``None`` in a user-given shape becomes a fresh
+anonymous free dim named ``"?k"``; two anonymous dims are never assumed equal.
+"""
+import itertools
+
+from .errors import ShapeError
+
+_anonymous = itertools.count()
+
+
+def is_free(dim):
+    """True for a free (symbolic) dim."""
+    return isinstance(dim, str)
+
+
+def is_anonymous(dim):
+    """True for a free dim that came from ``None``."""
+    return isinstance(dim, str) and dim.startswith("?")
+
+
+def normalize_shape(shape, what):
+    """Turn a user shape (ints, names, None) into a tuple of dims."""
+    if isinstance(shape, (int, str)) or shape is None:
+        shape = (shape,)
+    dims = []
+    for dim in shape:
+        if dim is None:
+            dims.append(f"?{next(_anonymous)}")
+        elif isinstance(dim, str) and dim.isidentifier():
+            dims.append(dim)
+        elif isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0:
+            dims.append(dim)
+        else:
+            raise ShapeError(f"{what}: bad dim {dim!r} in shape {tuple(shape)!r}; "
+                             "expected a non-negative int, a name, or None")
+    return tuple(dims)
+
+
+def format_shape(shape):
+    """Show a shape the way users wrote it: anonymous dims print as None."""
+    dims = ["None" if is_anonymous(d) else repr(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def dims_compatible(a, b):
+    """Whether two dims may be equal at run time."""
+    return a == b or is_free(a) or is_free(b)
+
+
+def broadcast_dim(a, b):
+    """The broadcast of two dims, or None when they cannot broadcast."""
+    if a == b or b == 1:
+        return a
+    if a == 1:
+        return b
+    if is_free(a) and is_free(b):
+        # NOTE: two different free dims are taken to be equal; a named dim is
+        # preferred because it is checked when values are fed.
+        return b if is_anonymous(a) else a
+    if is_free(a):
+        return b
+    if is_free(b):
+        return a
+    return None
+
+
+def broadcast_shapes(*shapes, what="broadcast"):
+    """NumPy broadcasting over shapes with free dims."""
+    ndim = max(len(s) for s in shapes)
+    out = []
+    for i in range(ndim):
+        dim = 1
+        for s in shapes:
+            k = i - (ndim - len(s))
+            if k < 0:
+                continue
+            new = broadcast_dim(dim, s[k])
+            if new is None:
+                shown = " and ".join(format_shape(t) for t in shapes)
+                raise ShapeError(f"{what}: shapes {shown} do not broadcast "
+                                 f"(dim {s[k]!r} against {dim!r})")
+            dim = new
+        out.append(dim)
+    return tuple(out)
+
+
+def normalize_axes(axis, ndim, what):
+    """Turn ``axis`` (None, int or ints, negatives allowed) into a sorted tuple."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = set()
+    for a in axes:
+        if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:
+            raise ShapeError(f"{what}: axis {a!r} is out of range for {ndim}-d input")
+        if a % ndim in out:
+            raise ShapeError(f"{what}: axis {a!r} is repeated in {axis!r}")
+        out.add(a % ndim)
+    return tuple(sorted(out))
+
+
+def sum_to_axes(shape, target):
+    """Axes to sum a broadcast result of ``shape`` over to get back ``target``.
+
+    Returns ``(lead, keep)``: leading axes that broadcasting added (summed
+    away) and axes where ``target`` has size 1 (summed with keepdims).
+    """
+    lead = tuple(range(len(shape) - len(target)))
+    keep = tuple(i for i, (s, t) in enumerate(zip(shape[len(lead):], target))
+                 if t == 1 and s != 1)
+    return lead, keep
