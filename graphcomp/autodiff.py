@@ -1,5 +1,4 @@
 """Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops, shapes."""
-import networkx as nx
 import numpy as np
 
 from .errors import GradientError, GraphError, ShapeError
@@ -45,6 +44,10 @@ def grad(y, wrt, grad_output=None):
         if np.dtype(w.dtype).kind != "f":
             raise GradientError(f"grad: cannot differentiate with respect to {w.name!r} "
                                 f"({w.op}, dtype {w.dtype}): only float nodes have gradients")
+    cached = graph._grads.get(y.name, {}) if grad_output is None else {}
+    if all(cached.get(w.name) in graph.nx for w in wrt):
+        found = [graph[cached[w.name]] for w in wrt]
+        return found[0] if single else found
     first_new = graph._count
     seed = _seed(y, grad_output)
     on_path = _between(graph, [w.name for w in wrt], y.name)
@@ -71,6 +74,8 @@ def grad(y, wrt, grad_output=None):
                     cts.setdefault(arg.name, []).append(_sum_to(g, arg))
     results = [done.get(w.name) or zeros_like(w, name=graph.unique_name(f"d_{w.name}")) for w in wrt]
     _prune(graph, first_new, results)
+    if grad_output is None:
+        graph._grads.setdefault(y.name, {}).update({w.name: r.name for w, r in zip(wrt, results)})
     return results[0] if single else results
 
 
@@ -89,11 +94,11 @@ def _seed(y, grad_output):
 
 def _between(graph, sources, target):
     """Names of nodes on some path from a source to ``target`` (inclusive)."""
-    upstream = nx.ancestors(graph.nx, target) | {target}
+    sources = set(sources)
     found = set()
-    for s in sources:
-        if s in upstream:
-            found |= (nx.descendants(graph.nx, s) & upstream) | {s}
+    for n in graph.order(graph.upstream([target])):
+        if n in sources or any(a in found for a in graph.nx.nodes[n]["args"]):
+            found.add(n)
     return found
 
 
@@ -135,8 +140,6 @@ def _sum_to(g, x):
 
 def _prune(graph, first_new, results):
     """Drop nodes this call added that no result needs (VJP parts of non-wrt args)."""
-    keep = set()
-    for r in results:
-        keep |= nx.ancestors(graph.nx, r.name) | {r.name}
+    keep = graph.upstream([r.name for r in results])
     dead = [n for n, i in graph.nx.nodes(data="index") if i >= first_new and n not in keep]
     graph.nx.remove_nodes_from(dead)

@@ -39,6 +39,8 @@ class Graph:
         self._count = 0
         self._autonames = {}
         self._note = None
+        self._temps = 0
+        self._grads = {}     # loss name -> {node name: gradient node name}, so grad reuses them
 
     def __repr__(self):
         return f"Graph({self.name!r}, {self.nx.number_of_nodes()} nodes)"
@@ -121,6 +123,14 @@ class Graph:
         self._autonames[base] = k + 1 if k else 1
         return name
 
+    def _temp_name(self):
+        """``_t0``, ``_t1``, ...: names of the intermediate nodes grad builds."""
+        while True:
+            name = f"_t{self._temps}"
+            self._temps += 1
+            if name not in self.nx:
+                return name
+
     @contextlib.contextmanager
     def noting(self, note):
         """Tag every node added inside the block with ``note`` (used by grad)."""
@@ -147,7 +157,7 @@ class Graph:
             found = op.simplify(*args, **params)
             if found is not None:
                 return found
-            name = self.unique_name(op_name if self._note is None else "_t")
+            name = self.unique_name(op_name) if self._note is None else self._temp_name()
         elif not isinstance(name, str):
             raise GraphError(f"node name must be a str, got {name!r}")
         elif name in self.nx:
@@ -186,6 +196,22 @@ class Graph:
         if isinstance(value, Tensor):
             return value
         return self.constant(value)
+
+    def upstream(self, names):
+        """The given node names and every node they depend on.
+
+        One traversal for all of them (``nx.ancestors`` takes one source at a
+        time, which would make compiling many gradients quadratic).
+        """
+        pred = self.nx.pred
+        seen = set(names)
+        stack = list(seen)
+        while stack:
+            for p in pred[stack.pop()]:
+                if p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+        return seen
 
     def order(self, names):
         """Sort node names into creation order (a topological order)."""

@@ -5,15 +5,15 @@ from ..errors import GraphError, UnknownNodeError
 from ..op import OPS
 from .ir import Assign, Name, np_attr, np_call
 from .names import display
+from .printer import NumpyPrinter
 
 
 def needed(graph, outputs):
     """Names of the nodes ``outputs`` depend on (inclusive), in creation order."""
-    found = set()
     for out in outputs:
         if out not in graph.nx:
             raise UnknownNodeError(f"graph {graph.name!r} has no node {out!r}")
-        found |= nx.ancestors(graph.nx, out) | {out}
+    found = graph.upstream(outputs)
     if not nx.is_directed_acyclic_graph(graph.nx.subgraph(found)):
         cycle = nx.find_cycle(graph.nx.subgraph(found))
         raise GraphError(f"graph {graph.name!r} has a cycle: {' -> '.join(a for a, _ in cycle)}")
@@ -32,6 +32,7 @@ class Emitter:
         self.graph = graph
         self.name = namer
         self.inline = {}
+        self.shown = {}    # node -> how comments show it (inline nodes show their expression)
         self.helpers = {}
 
     def ref(self, node):
@@ -49,13 +50,15 @@ class Emitter:
             self.helpers.update(op.helpers)
             if op.inline:
                 self.inline[n] = expr
+                self.shown[n] = NumpyPrinter().print(expr)
             else:
                 out.append(Assign(Name(self.name(n)), expr, self.comment(n, attrs, op)))
         return out
 
-    @staticmethod
-    def comment(n, attrs, op):
-        formula = op.formula(*(display(a) for a in attrs["args"]), **attrs["params"])
+    def comment(self, n, attrs, op):
+        """``node = formula``, plus the chain-rule term for gradient nodes."""
+        formula = op.formula(*(self.shown.get(a) or display(a) for a in attrs["args"]),
+                             **attrs["params"])
         note = attrs["note"]
         return f"{display(n)} = {formula}" + (f"    <- {note}" if note else "")
 

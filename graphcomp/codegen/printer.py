@@ -80,7 +80,7 @@ class NumpyPrinter:
         return f"{node.op}{self.expr(node.operand, _UNARY)}"
 
     def _target(self, target):
-        if isinstance(target, ir.Tuple):
+        if isinstance(target, ir.Tuple) and len(target.items) > 1:
             return ", ".join(self.print(t) for t in target.items)
         return self.print(target)
 
@@ -97,7 +97,10 @@ class NumpyPrinter:
         return f"# {comment_text(comment)}\n{line}" if comment else line
 
     def _print_Return(self, node):
-        return f"return {self._target(node.value)}" if node.value is not None else "return"
+        value = node.value
+        if isinstance(value, ir.Tuple) and len(value.items) > 1:
+            return f"return {', '.join(self.print(i) for i in value.items)}"
+        return f"return {self.print(value)}"
 
     def _print_Comment(self, node):
         return f"# {comment_text(node.text)}"

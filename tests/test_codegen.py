@@ -1,0 +1,187 @@
+"""Generated source: readable, deterministic, safe for hostile names, standalone when exported."""
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphcomp as gc
+from founding import build, feed
+from graphcomp.codegen.names import Namer, identifier
+
+
+def test_source_is_deterministic_across_fresh_builds():
+    sources = []
+    for _ in range(2):
+        g, loss, params = build()
+        sources.append((gc.compile([loss, *gc.grad(loss, params)]).source,
+                        gc.compile_training(loss, params).source))
+    assert sources[0] == sources[1]
+
+
+def test_backward_reads_like_hand_written_code():
+    g, loss, params = build()
+    source = gc.compile_training(loss, params).source
+    assert "import numpy as np" in source
+    assert "import graphcomp" not in source
+    for line in ["d_h = d_logits @ W2.T", "d_W2 = h.T @ d_logits", "d_b2 = d_logits.sum(axis=0)",
+                 "d_W1 = x.T @ d_add", "W1 -= lr * d_W1", "h = np.maximum(add, 0.0)"]:
+        assert line in source, line
+    # every statement computing a node has a comment naming that node right above it
+    lines = source.splitlines()
+    for func in ast.parse(source).body:
+        if not isinstance(func, ast.FunctionDef) or func.name.startswith("_"):
+            continue
+        for stmt in func.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) \
+                    and not isinstance(stmt.value, ast.Subscript):      # params['W1'] lookups
+                target = stmt.targets[0].id
+                assert lines[stmt.lineno - 2].strip().startswith(f"# {target} = "), target
+
+
+def test_backward_comments_name_the_chain_rule_term():
+    g, loss, params = build()
+    source = gc.compile_training(loss, params).source
+    assert "# d_W2 = h.T @ d_logits    <- dloss/dW2: VJP of matmul_1 = h @ W2" in source
+
+
+def test_training_module_splits_forward_and_backward():
+    g, loss, params = build()
+    step = gc.compile_training(loss, params)
+    values = feed()
+    p = {k: values[k].copy() for k in ("W1", "b1", "W2", "b2")}
+    loss_value, cache = step.forward(p, x=values["x"], y=values["y"])
+    grads = step.backward(cache)
+    assert list(grads) == ["W1", "b1", "W2", "b2"]
+    before = {k: v.copy() for k, v in p.items()}
+    loss_step = step.train_step(p, x=values["x"], y=values["y"], lr=0.5)
+    assert loss_step == pytest.approx(loss_value, rel=1e-15)
+    for k in p:
+        np.testing.assert_allclose(p[k], before[k] - 0.5 * grads[k], rtol=1e-13)
+
+
+@pytest.mark.parametrize("hostile", [
+    "hidden layer", "it's", 'say "hi"', "line\nbreak", "__import__('os').system('echo pwned')",
+    "class", "np", "lr", "params", "1st", "héllo", "#comment", "a\\b", '"""', "x = 1; y",
+])
+def test_hostile_node_names_give_safe_valid_code(hostile, tmp_path):
+    g = gc.Graph("hostile \"graph\"\n")
+    x = g.input(hostile, (2,))
+    w = g.param(hostile + "_w", (2,))
+    out = gc.tanh(x * w, name=hostile + " out")
+    loss = gc.sum(out, name=hostile + "'loss")
+    f = gc.compile([loss, gc.grad(loss, w)])
+    compile(f.source, "generated", "exec")          # valid Python
+    xs, ws = np.array([0.5, -1.0]), np.array([2.0, 0.3])
+    value, grad = f(**{hostile: xs, hostile + "_w": ws})
+    assert value == pytest.approx(np.tanh(xs * ws).sum())
+    np.testing.assert_allclose(grad, xs * (1 - np.tanh(xs * ws) ** 2))
+    if hostile not in ("lr", "params"):
+        step = gc.compile_training(loss, [w])
+        compile(step.source, "generated", "exec")
+        p = {hostile + "_w": ws.copy()}
+        step.train_step(p, **{hostile: xs}, lr=0.1)
+
+
+def test_hostile_names_never_execute(tmp_path):
+    marker = tmp_path / "pwned"
+    g = gc.Graph()
+    name = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    x = g.input(name, (1,))
+    f = gc.compile(gc.exp(x, name=name + "\n" + name))
+    f(**{name: np.zeros(1)})
+    f.save(tmp_path / "m.py")
+    subprocess.run([sys.executable, "-I", str(tmp_path / "m.py")], check=True)
+    assert not marker.exists()
+
+
+def test_identifiers_are_safe_and_unique():
+    namer = Namer()
+    names = [namer(n) for n in ["a b", "a_b", "a-b", "for", "np", "", "9", "a b"]]
+    assert names == ["a_b", "a_b_2", "a_b_3", "for_", "np_", "n_", "n_9", "a_b"]
+    assert all(n.isidentifier() for n in names)
+    assert identifier("__import__('os')").isidentifier()
+
+
+def _run_isolated(script, cwd):
+    """Run ``script`` in a fresh interpreter in which graphcomp cannot be imported."""
+    prelude = "import sys\nsys.modules['graphcomp'] = None\n"
+    done = subprocess.run([sys.executable, "-I", "-c", prelude + textwrap.dedent(script)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_exported_gradient_module_runs_without_graphcomp(tmp_path):
+    g, loss, params = build()
+    f = gc.compile([loss, *gc.grad(loss, params)])
+    path = f.save(tmp_path / "mlp_grad.py")
+    values = feed()
+    np.savez(tmp_path / "feed.npz", **values)
+    out = _run_isolated("""
+        import json, runpy
+        import numpy as np
+        try:
+            import graphcomp
+            raise SystemExit("graphcomp importable")
+        except ImportError:
+            pass
+        m = runpy.run_path("mlp_grad.py")
+        feed = dict(np.load("feed.npz"))
+        names = [name for name, shape, dtype in m["INPUTS"]]
+        outs = m["run"](*(feed[n] for n in names))
+        print(json.dumps([np.asarray(o).tolist() for o in outs]))
+    """, tmp_path)
+    got = json.loads(out)
+    for a, b in zip(got, f(**values)):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
+    assert path.endswith("mlp_grad.py")
+
+
+def test_exported_training_module_trains_without_graphcomp(tmp_path):
+    g, loss, params = build()
+    step = gc.compile_training(loss, params)
+    step.save(tmp_path / "mlp_train.py")
+    values = feed(batch=64)
+    np.savez(tmp_path / "feed.npz", **values)
+    out = _run_isolated("""
+        import json, runpy
+        import numpy as np
+        m = runpy.run_path("mlp_train.py")
+        feed = dict(np.load("feed.npz"))
+        params = {k: feed[k].copy() for k in m["PARAMS"]}
+        losses = [float(m["train_step"](params, x=feed["x"], y=feed["y"], lr=0.5)) for _ in range(20)]
+        loss, cache = m["forward"](**params, x=feed["x"], y=feed["y"])
+        grads = m["backward"](cache)
+        print(json.dumps(losses))
+    """, tmp_path)
+    losses = json.loads(out)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_save_is_atomic_and_reports_bad_paths(tmp_path):
+    g, loss, params = build()
+    f = gc.compile(loss)
+    target = tmp_path / "out.py"
+    target.write_text("previous contents\n")
+    with pytest.raises(OSError):
+        f.save(tmp_path / "missing-dir" / "out.py")
+    assert target.read_text() == "previous contents\n"
+    f.save(target)
+    assert target.read_text() == f.source
+    assert [p.name for p in tmp_path.iterdir()] == ["out.py"]
+
+
+def test_float32_end_to_end():
+    g, loss, params = build(dtype="float32")
+    step = gc.compile_training(loss, params)
+    values = feed(dtype="float32")
+    p = {k: values[k] for k in ("W1", "b1", "W2", "b2")}
+    loss_value, cache = step.forward(p, x=values["x"], y=values["y"])
+    assert np.asarray(loss_value).dtype == np.float32
+    assert all(gr.dtype == np.float32 for gr in step.backward(cache).values())
+    step.train_step(p, x=values["x"], y=values["y"], lr=0.1)
+    assert all(v.dtype == np.float32 for v in p.values())
