@@ -67,7 +67,7 @@ def broadcast_dim(a, b):
     return None
 
 
-def broadcast_shapes(*shapes, what="broadcast"):
+def broadcast_shapes(*shapes, what=None):
     """NumPy broadcasting over shapes with free dims."""
     ndim = max(len(s) for s in shapes)
     out = []
@@ -80,14 +80,14 @@ def broadcast_shapes(*shapes, what="broadcast"):
             new = broadcast_dim(dim, s[k])
             if new is None:
                 shown = " and ".join(format_shape(t) for t in shapes)
-                raise ShapeError(f"{what}: shapes {shown} do not broadcast "
+                raise ShapeError(f"{what + ': ' if what else ''}shapes {shown} do not broadcast "
                                  f"(dim {s[k]!r} against {dim!r})")
             dim = new
         out.append(dim)
     return tuple(out)
 
 
-def normalize_axes(axis, ndim, what):
+def normalize_axes(axis, ndim):
     """Turn ``axis`` (None, int or ints, negatives allowed) into a sorted tuple."""
     if axis is None:
         return tuple(range(ndim))
@@ -95,9 +95,9 @@ def normalize_axes(axis, ndim, what):
     out = set()
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:
-            raise ShapeError(f"{what}: axis {a!r} is out of range for {ndim}-d input")
+            raise ShapeError(f"axis {a!r} is out of range for {ndim}-d input")
         if a % ndim in out:
-            raise ShapeError(f"{what}: axis {a!r} is repeated in {axis!r}")
+            raise ShapeError(f"axis {a!r} is repeated in {axis!r}")
         out.add(a % ndim)
     return tuple(sorted(out))
 

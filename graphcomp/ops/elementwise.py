@@ -7,15 +7,14 @@ from ..codegen.ir import BinOp, Const, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError
 from ..graph import apply
 from ..op import Op, register, result_dtype, weak_value
-from ..shapes import broadcast_shapes, format_shape
+from ..shapes import broadcast_shapes
 
 
 class Elementwise(Op):
     """Output shape is the broadcast of the args; dtype is NumPy's result dtype."""
 
     def infer(self, *args):
-        shape = broadcast_shapes(*(a.shape for a in args),
-                                 what=" op ".join(format_shape(a.shape) for a in args))
+        shape = broadcast_shapes(*(a.shape for a in args))
         return shape, result_dtype(*args)
 
 

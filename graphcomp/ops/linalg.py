@@ -136,7 +136,7 @@ class BroadcastLike(Op):
     name = "broadcast_like"
 
     def infer(self, x, like):
-        return broadcast_shapes(x.shape, like.shape, what="broadcast_like"), x.dtype
+        return broadcast_shapes(x.shape, like.shape), x.dtype
 
     def emit(self, x, like):
         return np_call("broadcast_to", x, Attr(like, "shape"))
@@ -151,7 +151,7 @@ class ExpandDims(Op):
     name = "expand_dims"
 
     def normalize(self, x, *, axis):
-        return {"axis": normalize_axes(axis, x.ndim + len(_as_tuple(axis)), "expand_dims")}
+        return {"axis": normalize_axes(axis, x.ndim + len(_as_tuple(axis)))}
 
     def infer(self, x, *, axis):
         dims = iter(x.shape)
@@ -170,7 +170,7 @@ class Squeeze(Op):
     name = "squeeze"
 
     def normalize(self, x, *, axis):
-        axis = normalize_axes(axis, x.ndim, "squeeze")
+        axis = normalize_axes(axis, x.ndim)
         bad = [a for a in axis if x.shape[a] != 1]
         if bad:
             raise ShapeError(f"cannot squeeze axes {bad} of {format_shape(x.shape)}: size is not 1")

@@ -45,7 +45,7 @@ class AlongAxis(Op):
     """An op along one axis of a float tensor; same shape out."""
 
     def normalize(self, x, *, axis=-1):
-        return {"axis": normalize_axes(axis, x.ndim, self.name)[0]}
+        return {"axis": normalize_axes(axis, x.ndim)[0]}
 
     def infer(self, x, *, axis):
         require_float(x, self.name)
@@ -206,7 +206,7 @@ class MseLoss(Op):
 
     def infer(self, pred, target):
         require_float(pred, self.name)
-        broadcast_shapes(pred.shape, target.shape, what=self.name)
+        broadcast_shapes(pred.shape, target.shape)
         return (), result_dtype(pred, target)
 
     def emit(self, pred, target):

@@ -17,7 +17,7 @@ class Reduction(Op):
     func = ""
 
     def normalize(self, x, *, axis=None, keepdims=False):
-        return {"axis": normalize_axes(axis, x.ndim, self.name), "keepdims": bool(keepdims)}
+        return {"axis": normalize_axes(axis, x.ndim), "keepdims": bool(keepdims)}
 
     def infer(self, x, *, axis, keepdims):
         if keepdims:
