@@ -61,9 +61,13 @@ class Op:
 
     def formula(self, *args, **params):
         """How the node reads in comments and reports, from its arg names."""
-        inner = ", ".join(args)
-        extra = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        return f"{self.name}({inner}{', ' + extra if extra and inner else extra})"
+        shown = [*args, *(f"{k}={_compact(v)}" for k, v in params.items())]
+        return f"{self.name}({', '.join(shown)})"
+
+
+def _compact(value):
+    """A param as people write it: ``axis=0`` rather than ``axis=(0,)``."""
+    return repr(value[0] if isinstance(value, tuple) and len(value) == 1 else value)
 
 
 def weak_value(t):

@@ -68,8 +68,3 @@ def zeros_like(x, *, name=None):
     return apply("zeros_like", (x,), {}, name)
 
 
-def constant(graph, value, dtype=None, *, name=None):
-    """A constant in ``graph`` (same as ``graph.constant``)."""
-    return graph.constant(value, dtype, name)
-
-

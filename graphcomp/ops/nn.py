@@ -113,6 +113,9 @@ class Loss(Op):
         check_labels(scores, labels, self.name)
         return (), scores.dtype
 
+    def formula(self, scores, labels, *, reduction):
+        return super().formula(scores, labels, **({} if reduction == "mean" else {"reduction": reduction}))
+
     @staticmethod
     def scale(ct, labels, reduction):
         """ct, divided by the batch size for a mean."""

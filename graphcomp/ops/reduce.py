@@ -36,6 +36,9 @@ class Reduction(Op):
         # NOTE: the ndarray method, not np.<func>: it skips NumPy's Python-level dispatch (~1 us a call).
         return Call(Attr(x, self.func), (), tuple(kwargs.items()))
 
+    def formula(self, x, *, axis, keepdims):
+        return super().formula(x, axis=axis, **({"keepdims": True} if keepdims else {}))
+
     @staticmethod
     def expand(ct, axis, keepdims):
         """ct with the reduced axes back as size 1."""
