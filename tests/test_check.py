@@ -65,3 +65,12 @@ def test_feed_is_not_modified():
     gc.check_gradients(loss, params, values)
     for k in values:
         np.testing.assert_array_equal(values[k], saved[k])
+
+
+def test_float32_graph_is_checked_in_float64():
+    g, loss, params = build(dtype="float32", **SMALL)
+    values = feed(batch=6, dtype="float32", **SMALL)
+    report = gc.check_gradients(loss, params, values)
+    assert report.ok, report
+    assert max(r.max_rel_error for r in report.rows) < 1e-6      # float32 arithmetic could not get here
+    assert values["W1"].dtype == np.float32
