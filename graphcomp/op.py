@@ -26,6 +26,8 @@ class Op:
         name: registry key, public function name and ``op`` node attribute.
         inline: the op is a literal or a free view; codegen writes it into
             its users' expressions instead of giving it a statement.
+        view: the output may share memory with an argument (reshape,
+            broadcast), so codegen never writes into it or what it views.
         leaf: the value is fed at run time (an argument of generated code).
         weak: a scalar output is a Python scalar at run time, so it is
             weakly typed in dtype promotion (NumPy 2 rules).
@@ -35,6 +37,7 @@ class Op:
 
     name = ""
     inline = False
+    view = False
     leaf = False
     weak = False
     helpers = {}

@@ -28,7 +28,8 @@ def test_backward_reads_like_hand_written_code():
     assert "import numpy as np" in source
     assert "import graphcomp" not in source
     for line in ["d_h = d_logits @ W2.T", "d_W2 = h.T @ d_logits", "d_b2 = d_logits.sum(axis=0)",
-                 "d_W1 = x.T @ d_add", "W1 -= lr * d_W1", "h = np.maximum(add, 0.0)"]:
+                 "d_W1 = x.T @ d_add", "W1 -= lr * d_W1", "h = np.maximum(add, 0.0, out=add)",
+                 "d_add = np.multiply(d_h, _t10, out=d_h)"]:
         assert line in source, line
     # every statement computing a node has a comment naming that node right above it
     lines = source.splitlines()
@@ -40,6 +41,40 @@ def test_backward_reads_like_hand_written_code():
                     and not isinstance(stmt.value, ast.Subscript):      # params['W1'] lookups
                 target = stmt.targets[0].id
                 assert lines[stmt.lineno - 2].strip().startswith(f"# {target} = "), target
+
+
+def test_in_place_reuse_never_touches_fed_returned_or_viewed_arrays():
+    g = gc.Graph()
+    x = g.input("x", (2, 3))
+    a = gc.exp(x, name="a")                     # returned: must survive
+    b = gc.tanh(a, name="b")                    # dead after c: may be reused
+    c = gc.mul(b, 2.0, name="c")
+    v = gc.reshape(c, (3, 2), name="v")         # a view of c: c must not be reused
+    d = gc.add(c, 1.0, name="d")
+    e = gc.neg(gc.exp(d), name="e")
+    f = gc.compile([a, v, e, x])
+    assert "np.multiply(b, 2.0, out=b)" in f.source
+    assert "out=c" not in f.source and "out=x" not in f.source and "out=a" not in f.source
+    xs = np.arange(6.0).reshape(2, 3) / 10
+    saved = xs.copy()
+    got_a, got_v, got_e, got_x = f(x=xs)
+    np.testing.assert_array_equal(xs, saved)
+    np.testing.assert_allclose(got_a, np.exp(saved))
+    np.testing.assert_allclose(got_v, (2 * np.tanh(np.exp(saved))).reshape(3, 2))
+    np.testing.assert_allclose(got_e, -np.exp(2 * np.tanh(np.exp(saved)) + 1))
+
+
+def test_forward_cache_survives_backward_and_train_step_reuse():
+    g, loss, params = build()
+    step = gc.compile_training(loss, params)
+    values = feed()
+    p = {k: values[k] for k in ("W1", "b1", "W2", "b2")}
+    loss_value, cache = step.forward(p, x=values["x"], y=values["y"])
+    saved = [np.array(c, copy=True) for c in cache]
+    step.backward(cache)
+    step.backward(cache)
+    for before, after in zip(saved, cache):
+        np.testing.assert_array_equal(before, after)
 
 
 def test_backward_comments_name_the_chain_rule_term():

@@ -10,6 +10,7 @@ import numpy as np
 from ..autodiff import grad
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
+from ..op import OPS
 from ..shapes import format_shape, is_anonymous, is_free
 from .emit import Emitter, leaves, needed
 from .ir import Assign, AugAssign, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
@@ -43,7 +44,7 @@ def compile(outputs):   # noqa: A001 - public name from the spec
     fed = leaves(graph, nodes)
     name = Namer()
     emitter = Emitter(graph, name)
-    body = emitter.statements(nodes)
+    body = emitter.statements(nodes, keep=[o.name for o in outs])
     results = tuple(emitter.output(o.name) for o in outs)
     body.append(Return(results[0] if single else Tuple(results)))
     run = FunctionDef("run", tuple(name(n) for n in fed), tuple(body),
@@ -90,10 +91,12 @@ def compile_training(loss, params):
 
     name = Namer()
     emitter = Emitter(graph, name)
-    fwd = emitter.statements(forward_nodes)
-    bwd = emitter.statements(backward_nodes)
     saved = graph.order({a for n in backward_nodes for a in graph.nx.nodes[n]["args"]
-                         if a in forward_set and a not in emitter.inline})
+                         if a in forward_set and not OPS[graph.nx.nodes[a]["op"]].inline})
+    returned = [loss.name, *(g.name for g in grads)]
+    fwd = emitter.statements(forward_nodes, keep=[loss.name, *saved])
+    bwd = emitter.statements(backward_nodes, keep=returned)
+    step_body = emitter.statements(forward_nodes + backward_nodes, keep=returned)
     grad_refs = tuple(emitter.output(g.name) for g in grads)
     loss_ref = emitter.output(loss.name)
     args = tuple(name(n) for n in param_names + data)
@@ -110,7 +113,7 @@ def compile_training(loss, params):
               for p, ref in zip(param_names, grad_refs)]
     step = FunctionDef(
         "train_step", ("params", *(name(n) for n in data), "lr"),
-        (*load, *fwd, *bwd, *update, Return(loss_ref)),
+        (*load, *step_body, *update, Return(loss_ref)),
         "One SGD step: forward, backward, then params[name] -= lr * gradient, in place.\n\n"
         "Returns the loss before the step.")
     module = Module(

@@ -311,6 +311,7 @@ class Where(Elementwise):
 class Cast(Elementwise):
     """y = x converted to ``dtype``;  the gradient is cast back for float x."""
     name = "cast"
+    view = True
 
     def infer(self, x, *, dtype):
         return x.shape, np.dtype(dtype).name

@@ -44,6 +44,7 @@ def matrix_transpose(x):
 class Transpose(Op):
     """y = x with axes permuted (reversed by default);  dx = ct permuted back."""
     name = "transpose"
+    view = True
     inline = True
 
     def normalize(self, x, *, axes):
@@ -77,6 +78,7 @@ class Transpose(Op):
 class Reshape(Op):
     """y = x reshaped; at most one -1 (inferred) dim;  dx = ct reshaped back."""
     name = "reshape"
+    view = True
 
     def normalize(self, x, *, shape):
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -119,6 +121,7 @@ class Reshape(Op):
 class ReshapeLike(Op):
     """y = x reshaped to the run-time shape of ``like``; no gradient for ``like``."""
     name = "reshape_like"
+    view = True
 
     def infer(self, x, like):
         return like.shape, x.dtype
@@ -134,6 +137,7 @@ class ReshapeLike(Op):
 class BroadcastLike(Op):
     """y = x broadcast to the run-time shape of ``like`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_like"
+    view = True
 
     def infer(self, x, like):
         return broadcast_shapes(x.shape, like.shape), x.dtype
@@ -149,6 +153,7 @@ class BroadcastLike(Op):
 class ExpandDims(Op):
     """y = x with size-1 axes inserted at ``axis`` (axes of the output);  dx = squeeze(ct)."""
     name = "expand_dims"
+    view = True
 
     def normalize(self, x, *, axis):
         return {"axis": normalize_axes(axis, x.ndim + len(_as_tuple(axis)))}
@@ -168,6 +173,7 @@ class ExpandDims(Op):
 class Squeeze(Op):
     """y = x with the size-1 axes ``axis`` removed;  dx = expand_dims(ct)."""
     name = "squeeze"
+    view = True
 
     def normalize(self, x, *, axis):
         axis = normalize_axes(axis, x.ndim)
