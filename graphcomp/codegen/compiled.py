@@ -169,39 +169,39 @@ class _Feeds:
         for n in names:
             attrs = graph.nx.nodes[n]
             shape = attrs["shape"]
-            static = shape if not any(map(is_free, shape)) else None
-            self.specs.append((n, shape, static, np.dtype(attrs["dtype"]), attrs["op"]))
+            free = any(map(is_free, shape))
+            # static shapes compare as one tuple; others by their int dims and named free dims
+            self.specs.append((n, shape, None if free else shape, np.dtype(attrs["dtype"]), attrs["op"],
+                               tuple((i, d) for i, d in enumerate(shape) if not is_free(d)),
+                               tuple((i, d) for i, d in enumerate(shape) if is_free(d) and not is_anonymous(d))))
 
     def check(self, feeds, source="feed"):
         """Return the fed arrays in order; raise FeedError naming the node at fault."""
         values = []
         bound = {}
-        for name, shape, static, dtype, op in self.specs:
-            value = feeds.get(name, _MISSING)
-            if value is _MISSING:
+        for name, shape, static, dtype, op, fixed, named in self.specs:
+            try:
+                value = feeds[name]
+            except KeyError:
                 raise FeedError(f"missing {source} for {op} {name!r} (shape {format_shape(shape)}, "
-                                f"{dtype.name})")
-            if type(value) is not np.ndarray:
+                                f"{dtype.name})") from None
+            if value.__class__ is not np.ndarray:
                 value = np.asarray(value)
-            if value.dtype != dtype:
+            # NOTE: identity first (NumPy's builtin dtypes are singletons), and one tuple
+            # comparison for static shapes: this runs on every call of compiled code.
+            if value.dtype is not dtype and value.dtype != dtype:
                 raise FeedError(f"{source} {name!r}: dtype {value.dtype.name}, expected {dtype.name}")
-            # NOTE: one tuple comparison for static shapes keeps the check cheap on the hot path.
-            if value.shape != static:
-                self._check_dims(source, name, shape, value.shape, bound)
+            got = value.shape
+            if got != static:
+                if len(got) != len(shape) or any(got[i] != d for i, d in fixed):
+                    raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
+                for i, dim in named:
+                    first = bound.setdefault(dim, (got[i], name))
+                    if first[0] != got[i]:
+                        raise FeedError(f"{source} {name!r}: free dim {dim!r} is {got[i]} here but "
+                                        f"{first[0]} in {first[1]!r}")
             values.append(value)
         return values
-
-    @staticmethod
-    def _check_dims(source, name, shape, got, bound):
-        if len(got) != len(shape):
-            raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
-        for dim, size in zip(shape, got):
-            if not is_free(dim):
-                if dim != size:
-                    raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
-            elif not is_anonymous(dim) and bound.setdefault(dim, (size, name))[0] != size:
-                raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
-                                f"{bound[dim][0]} in {bound[dim][1]!r}")
 
     def reject_unknown(self, feeds):
         known = {n for n, *_ in self.specs}
@@ -209,9 +209,6 @@ class _Feeds:
         if unknown:
             raise FeedError(f"unknown feed {unknown[0]!r}: graph {self.graph_name!r} needs "
                             f"{sorted(known)}")
-
-
-_MISSING = object()
 
 
 class _Generated:
