@@ -35,6 +35,8 @@ def grad(y, wrt, grad_output=None):
     Example:
         >>> dW, db = grad(loss, [W, b])
     """
+    if not isinstance(y, Tensor):
+        raise GraphError(f"grad: y must be a graphcomp Tensor, got {type(y).__name__} {y!r}")
     single = isinstance(wrt, Tensor)
     wrt = [wrt] if single else list(wrt)
     graph = y.graph

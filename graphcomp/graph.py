@@ -8,11 +8,13 @@ which is a topological order). Each edge carries ``positions``, the argument
 slots the source fills.
 """
 import contextlib
+import functools
+import inspect
 import networkx as nx
 import numpy as np
 
-from .errors import DTypeError, GraphError, NameConflictError, UnknownNodeError
-from .op import OPS
+from .errors import DTypeError, GraphError, NameConflictError, OpError, UnknownNodeError
+from .op import OPS, Op
 from .shapes import format_shape, normalize_shape
 
 
@@ -34,7 +36,7 @@ class Graph:
 
     def __init__(self, name="graph", dtype="float64"):
         self.name = name
-        self.dtype = np.dtype(dtype).name
+        self.dtype = dtype_name(dtype, f"graph {name!r}")
         self.nx = nx.DiGraph(name=name)
         self._count = 0
         self._autonames = {}
@@ -78,17 +80,28 @@ class Graph:
     def constant(self, value, dtype=None, name=None):
         """Add a constant node.
 
-        A scalar constant is weakly typed, as Python scalars are in NumPy 2:
-        ``x * 2.0`` keeps the dtype of ``x``. Arrays keep their own dtype.
+        A Python number (or one whose ``dtype`` is what Python's own would be:
+        float64, int64, bool) stays a Python scalar, weakly typed as in
+        NumPy 2: ``x * 2.0`` keeps the dtype of ``x``. NumPy scalars and
+        arrays keep their dtype.
+
+        Raises:
+            DTypeError: the value is not numbers or bools (None, strings,
+                ragged lists) or the dtype is unknown.
         """
-        if np.ndim(value) == 0:
-            value = np.asarray(value).item()
-            if dtype is None:
-                dtype = self.dtype if isinstance(value, float) else np.asarray(value).dtype.name
+        what = f"constant {name!r}" if name else "constant"
+        try:
+            array = np.asarray(value, dtype=None if dtype is None else np.dtype(dtype))
+        except (TypeError, ValueError) as e:
+            raise DTypeError(f"{what}: cannot use {value!r} ({e})") from None
+        if array.dtype.kind not in "biuf":
+            raise DTypeError(f"{what}: {value!r} is not numbers or bools (dtype {array.dtype})")
+        python_scalar = array.ndim == 0 and not isinstance(value, (np.ndarray, np.generic))
+        if python_scalar and array.dtype == np.asarray(array.item()).dtype:
+            value = array.item()
         else:
-            value = np.array(value, dtype=dtype)
-        dtype = self._dtype(dtype if dtype is not None else value.dtype, "constant")
-        return self.apply("constant", (), {"value": value, "dtype": dtype}, name)
+            value = array
+        return self.apply("constant", (), {"value": value, "dtype": array.dtype.name}, name)
 
     @property
     def inputs(self):
@@ -108,10 +121,7 @@ class Graph:
         return self.apply(op, (), {"shape": shape, "dtype": dtype}, name)
 
     def _dtype(self, dtype, what):
-        try:
-            return np.dtype(self.dtype if dtype is None else dtype).name
-        except TypeError:
-            raise DTypeError(f"{what}: {dtype!r} is not a NumPy dtype") from None
+        return dtype_name(self.dtype if dtype is None else dtype, what)
 
     def unique_name(self, base):
         """``base`` if free, else ``base_1``, ``base_2``, ... (deterministic)."""
@@ -153,24 +163,32 @@ class Graph:
             if a.graph is not self:
                 raise GraphError(f"{op_name}: argument {a.name!r} belongs to graph "
                                  f"{a.graph.name!r}, not {self.name!r}")
+        if name is not None and not isinstance(name, str):
+            raise GraphError(f"node name must be a str, got {name!r}")
+        if name in self.nx:
+            raise NameConflictError(f"node name {name!r} is already used by a "
+                                    f"{self.nx.nodes[name]['op']} node in graph {self.name!r}")
+        label = op_name if name is None else f"node {name!r} ({op_name})"
+        try:
+            signature(op).bind(*args, **params)
+        except TypeError as e:
+            raise OpError(f"{label}: {e}") from None
+        try:
+            params = op.normalize(*args, **params)
+        except GraphError as e:
+            raise type(e)(f"{label}: {e}") from None
         if name is None:
             found = op.simplify(*args, **params)
             if found is not None:
                 return found
             name = self.unique_name(op_name) if self._note is None else self._temp_name()
-        elif not isinstance(name, str):
-            raise GraphError(f"node name must be a str, got {name!r}")
-        elif name in self.nx:
-            raise NameConflictError(f"node name {name!r} is already used by a "
-                                    f"{self.nx.nodes[name]['op']} node in graph {self.name!r}")
         try:
-            params = op.normalize(*args, **params)
             shape, dtype = op.infer(*args, **params)
         except GraphError as e:
             raise type(e)(f"node {name!r} ({op_name}): {e}") from None
         self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
                          args=tuple(a.name for a in args), params=params,
-                         weak=op.weak and shape == (), index=self._count, note=self._note)
+                         weak=shape == () and op.weak(**params), index=self._count, note=self._note)
         self._count += 1
         for pos, a in enumerate(args):
             if self.nx.has_edge(a.name, name):
@@ -366,3 +384,17 @@ def apply(op_name, args, params, name=None):
         raise GraphError(f"{op_name}: at least one argument must be a graphcomp Tensor, "
                          f"got {tuple(type(a).__name__ for a in args)}")
     return graph.apply(op_name, tuple(graph.lift(a) for a in args), params, name)
+
+
+@functools.cache
+def signature(op):
+    """The args and params an op takes: those of its ``normalize`` if it has one, else of ``infer``."""
+    return inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer)
+
+
+def dtype_name(dtype, what):
+    """The NumPy name of ``dtype``; DTypeError naming ``what`` if it is none."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        raise DTypeError(f"{what}: {dtype!r} is not a NumPy dtype") from None

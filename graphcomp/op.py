@@ -29,8 +29,6 @@ class Op:
         view: the output may share memory with an argument (reshape,
             broadcast), so codegen never writes into it or what it views.
         leaf: the value is fed at run time (an argument of generated code).
-        weak: a scalar output is a Python scalar at run time, so it is
-            weakly typed in dtype promotion (NumPy 2 rules).
         helpers: module-level helper functions (name -> source) that
             ``emit`` calls; written once into each generated module.
     """
@@ -39,8 +37,11 @@ class Op:
     inline = False
     view = False
     leaf = False
-    weak = False
     helpers = {}
+
+    def weak(self, **params):
+        """Whether a scalar output is a Python scalar at run time, so weakly typed (NumPy 2)."""
+        return False
 
     def normalize(self, *args, **params):
         """Check and canonicalize params (e.g. axes); returns the params."""
@@ -64,13 +65,14 @@ class Op:
 
     def formula(self, *args, **params):
         """How the node reads in comments and reports, from its arg names."""
-        shown = [*args, *(f"{k}={_compact(v)}" for k, v in params.items())]
+        shown = [*args, *(f"{k}={_compact(k, v)}" for k, v in params.items())]
         return f"{self.name}({', '.join(shown)})"
 
 
-def _compact(value):
+def _compact(key, value):
     """A param as people write it: ``axis=0`` rather than ``axis=(0,)``."""
-    return repr(value[0] if isinstance(value, tuple) and len(value) == 1 else value)
+    one_axis = key == "axis" and isinstance(value, tuple) and len(value) == 1
+    return repr(value[0] if one_axis else value)
 
 
 def weak_value(t):

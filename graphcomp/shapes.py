@@ -6,6 +6,8 @@ anonymous free dim named ``"?k"``; two anonymous dims are never assumed equal.
 """
 import itertools
 
+import numpy as np
+
 from .errors import ShapeError
 
 _anonymous = itertools.count()
@@ -87,19 +89,29 @@ def broadcast_shapes(*shapes, what=None):
     return tuple(out)
 
 
-def normalize_axes(axis, ndim):
-    """Turn ``axis`` (None, int or ints, negatives allowed) into a sorted tuple."""
+def is_int(value):
+    """An int (Python's or NumPy's), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def normalize_axes(axis, ndim, ordered=False):
+    """Turn ``axis`` (None, an int or ints, negatives allowed) into a tuple of axes.
+
+    Sorted unless ``ordered`` (a permutation keeps its order).
+    """
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = set()
+    axes = (axis,) if is_int(axis) else axis
+    if not isinstance(axes, (tuple, list)):
+        raise ShapeError(f"axis must be an int, a tuple of ints or None, got {axis!r}")
+    out = []
     for a in axes:
-        if not isinstance(a, int) or isinstance(a, bool) or not -ndim <= a < ndim:
+        if not is_int(a) or not -ndim <= a < ndim:
             raise ShapeError(f"axis {a!r} is out of range for {ndim}-d input")
-        if a % ndim in out:
+        if int(a) % ndim in out:
             raise ShapeError(f"axis {a!r} is repeated in {axis!r}")
-        out.add(a % ndim)
-    return tuple(sorted(out))
+        out.append(int(a) % ndim)
+    return tuple(out) if ordered else tuple(sorted(out))
 
 
 def sum_to_axes(shape, target):

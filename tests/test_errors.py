@@ -174,3 +174,22 @@ def test_every_error_is_a_graph_error():
     for cls in (gc.ShapeError, gc.DTypeError, gc.NameConflictError, gc.UnknownNodeError,
                 gc.FeedError, gc.GradientError, gc.OpError):
         assert issubclass(cls, gc.GraphError)
+
+
+def test_run_time_failure_names_the_node(mlp):
+    g, loss, params, step, values = mlp
+    values["y"][3] = 10                       # only 10 classes: labels are 0..9
+    p = {k: values[k].copy() for k in ("W1", "b1", "W2", "b2")}
+    with pytest.raises(gc.FeedError, match=r"computing node loss failed on the fed values: index 10 is out of bounds"):
+        step.train_step(p, x=values["x"], y=values["y"], lr=0.1)
+    for k in p:
+        np.testing.assert_array_equal(p[k], values[k])
+
+
+def test_anonymous_free_dims_that_differ_at_run_time():
+    g = gc.Graph()
+    a = g.input("a", (None, 2))
+    b = g.input("b", (None, 2))
+    f = gc.compile(gc.add(a, b, name="total"))
+    with pytest.raises(gc.FeedError, match=r"computing node total failed.*\(3,2\) \(4,2\)"):
+        f(a=np.ones((3, 2)), b=np.ones((4, 2)))

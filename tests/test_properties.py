@@ -4,7 +4,7 @@
     over small broadcast shapes, each mirrored by a plain NumPy computation:
     the compiled forward value matches it and ``check_gradients`` passes.
 (b) Random invalid graphs and feeds raise a ``gc.GraphError`` subclass and
-    never another exception; known crashes sit in a table of strict xfails.
+    never another exception.
 """
 import numpy as np
 import pytest
@@ -131,8 +131,6 @@ def test_random_graph_forward_matches_numpy_and_gradients_match_differences(case
     assert all(r.max_rel_error <= 1e-6 or r.max_abs_error <= 1e-8 for r in report.rows), f"\n{report}"
 
 
-@pytest.mark.xfail(reason="bug: check_gradients feeds the unused param to the compiled loss, "
-                          "which rejects it as an unknown feed", strict=True)
 def test_check_gradients_of_a_param_the_loss_does_not_use():
     g = gc.Graph("t")
     x, y = g.param("x", (2,)), g.param("y", (2,))
@@ -376,49 +374,39 @@ def _softmax_over_a_tuple_of_axes():
     np.testing.assert_allclose(got, e / e.sum())
 
 
-def bug(reason):
-    return pytest.mark.xfail(reason=f"bug: {reason}", strict=True)
-
-
 INVALID = [
     ("sum axis 2 of 2-d", lambda g, x: gc.sum(x, 2)),
     ("sum axis (1, -1)", lambda g, x: gc.sum(x, (1, -1))),
     ("sum axis 'a'", lambda g, x: gc.sum(x, "a")),
     ("sum axis True", lambda g, x: gc.sum(x, True)),
-    pytest.param("sum axis 1.0", lambda g, x: gc.sum(x, 1.0), marks=bug("TypeError: 'float' object is not iterable")),
-    pytest.param("transpose axes ('a', 'b')", lambda g, x: gc.transpose(x, ("a", "b")),
-                 marks=bug("TypeError from 'a' % 2 in Transpose.normalize")),
-    pytest.param("transpose axes 1", lambda g, x: gc.transpose(x, 1), marks=bug("TypeError: 'int' object is not iterable")),
-    pytest.param("transpose axes (1.0, 0.0)", lambda g, x: gc.transpose(x, (1.0, 0.0)),
-                 marks=bug("TypeError: tuple indices must be integers")),
+    ("sum axis 1.0", lambda g, x: gc.sum(x, 1.0)),
+    ("transpose axes ('a', 'b')", lambda g, x: gc.transpose(x, ("a", "b"))),
+    ("transpose axes 1", lambda g, x: gc.transpose(x, 1)),
+    ("transpose axes (1.0, 0.0)", lambda g, x: gc.transpose(x, (1.0, 0.0))),
     ("transpose axes (0, 0)", lambda g, x: gc.transpose(x, (0, 0))),
-    pytest.param("transpose axes (5, 0) of 2-d", lambda g, x: gc.transpose(x, (5, 0)),
-                 marks=bug("out-of-range axes are wrapped modulo ndim and accepted (NumPy raises AxisError)")),
-    pytest.param("reshape to None", lambda g, x: gc.reshape(x, None), marks=bug("TypeError: 'NoneType' object is not iterable")),
+    ("transpose axes (5, 0) of 2-d", lambda g, x: gc.transpose(x, (5, 0))),
+    ("reshape to None", lambda g, x: gc.reshape(x, None)),
     ("reshape to (2.0, 6)", lambda g, x: gc.reshape(x, (2.0, 6))),
     ("reshape to (-1, -1)", lambda g, x: gc.reshape(x, (-1, -1))),
     ("expand_dims axis 3", lambda g, x: gc.expand_dims(x, 3)),
     ("squeeze axis 0 of size 3", lambda g, x: gc.squeeze(x, 0)),
     ("softmax axis 2", lambda g, x: gc.softmax(x, 2)),
-    pytest.param("softmax axis (0, 1)", lambda g, x: _softmax_over_a_tuple_of_axes(),
-                 marks=bug("softmax takes an axis tuple (or None) and silently uses only its first axis")),
+    ("softmax axis (0, 1)", lambda g, x: _softmax_over_a_tuple_of_axes()),
     ("pow exponent '2'", lambda g, x: gc.pow(x, "2")),
     ("pow exponent tensor", lambda g, x: gc.pow(x, x)),
-    pytest.param("cast to 'bogus'", lambda g, x: gc.cast(x, "bogus"), marks=bug("TypeError from np.dtype in cast()")),
-    pytest.param("one_hot dtype 'bogus'", lambda g, x: gc.one_hot(g.input("l", (3,), dtype="int64"), 3, "bogus"),
-                 marks=bug("TypeError from np.dtype in OneHot.normalize")),
+    ("cast to 'bogus'", lambda g, x: gc.cast(x, "bogus")),
+    ("one_hot dtype 'bogus'", lambda g, x: gc.one_hot(g.input("l", (3,), dtype="int64"), 3, "bogus")),
     ("one_hot depth 0", lambda g, x: gc.one_hot(g.input("l", (3,), dtype="int64"), 0)),
     ("one_hot of floats", lambda g, x: gc.one_hot(x, 3)),
-    pytest.param("Graph dtype 'bogus'", lambda g, x: gc.Graph("b", dtype="bogus"), marks=bug("TypeError from np.dtype in Graph()")),
+    ("Graph dtype 'bogus'", lambda g, x: gc.Graph("b", dtype="bogus")),
     ("input dtype 'bogus'", lambda g, x: g.input("i", (2,), dtype="bogus")),
     ("input dim -1", lambda g, x: g.input("i", (-1, 2))),
     ("input dim 2.0", lambda g, x: g.input("i", (2.0,))),
     ("duplicate name", lambda g, x: g.param("x", (2,))),
     ("unknown node", lambda g, x: g["nope"]),
     ("x + 'a'", lambda g, x: x + "a"),
-    pytest.param("x + None", lambda g, x: x + None, marks=bug("KeyError: 'O' in weak_value for an object constant")),
-    pytest.param("constant of a ragged list", lambda g, x: g.constant([[1.0, 2.0], [3.0]]),
-                 marks=bug("ValueError from np.array in Graph.constant")),
+    ("x + None", lambda g, x: x + None),
+    ("constant of a ragged list", lambda g, x: g.constant([[1.0, 2.0], [3.0]])),
     ("x * tensor of another graph", lambda g, x: x * gc.Graph("o").param("y", (3, 4))),
     ("where with a float condition", lambda g, x: gc.where(x, x, x)),
     ("nll_loss float labels", lambda g, x: gc.nll_loss(x, g.input("l", (3,)))),
@@ -428,33 +416,26 @@ INVALID = [
     ("grad of a non-scalar", lambda g, x: gc.grad(x, x)),
     ("grad for an int input", lambda g, x: gc.grad(gc.sum(x), g.input("i", (3,), dtype="int64"))),
     ("grad for a name", lambda g, x: gc.grad(gc.sum(x), "x")),
-    pytest.param("grad of a float", lambda g, x: gc.grad(3.0, x), marks=bug("AttributeError: 'float' object has no attribute 'graph'")),
+    ("grad of a float", lambda g, x: gc.grad(3.0, x)),
     ("grad_output of the wrong shape", lambda g, x: gc.grad(x, x, grad_output=g.constant(np.ones(3)))),
     ("compile []", lambda g, x: gc.compile([])),
     ("compile [3]", lambda g, x: gc.compile([3])),
-    pytest.param("compile 3", lambda g, x: gc.compile(3), marks=bug("TypeError: 'int' object is not iterable")),
+    ("compile 3", lambda g, x: gc.compile(3)),
     ("compile tensors of two graphs", lambda g, x: gc.compile([x, gc.Graph("o").param("q", (1,))])),
-    pytest.param("apply without a required param", lambda g, x: gc.graph.apply("transpose", (x,), {}),
-                 marks=bug("TypeError: simplify() missing keyword-only argument (simplify runs before normalize)")),
-    pytest.param("apply with an unknown param", lambda g, x: gc.graph.apply("add", (x, x), {"foo": 1}),
-                 marks=bug("TypeError: simplify() got an unexpected keyword argument")),
-    pytest.param("apply with too many args", lambda g, x: gc.graph.apply("tanh", (x, x), {}),
-                 marks=bug("TypeError: infer() takes 2 positional arguments but 3 were given")),
+    ("apply without a required param", lambda g, x: gc.graph.apply("transpose", (x,), {})),
+    ("apply with an unknown param", lambda g, x: gc.graph.apply("add", (x, x), {"foo": 1})),
+    ("apply with too many args", lambda g, x: gc.graph.apply("tanh", (x, x), {})),
     ("apply unknown op", lambda g, x: gc.graph.apply("nope", (x,), {})),
     ("feed a string", lambda g, x: gc.compile(x * 2)(x="abc")),
     ("feed None", lambda g, x: gc.compile(x * 2)(x=None)),
-    pytest.param("feed a ragged list", lambda g, x: gc.compile(x * 2)(x=[[1.0, 2.0], [3.0]]),
-                 marks=bug("ValueError from np.asarray in the feed check")),
-    pytest.param("feed anonymous dims that differ", lambda g, x: _compiled_add_of_anonymous_dims()(
-        a=np.ones((3, 2)), b=np.ones((4, 2))),
-        marks=bug("two None dims are assumed equal but never checked: NumPy ValueError at run time")),
-    pytest.param("broadcast_like to a shape x cannot broadcast to",
+    ("feed a ragged list", lambda g, x: gc.compile(x * 2)(x=[[1.0, 2.0], [3.0]])),
+    ("feed anonymous dims that differ", lambda g, x: _compiled_add_of_anonymous_dims()(
+        a=np.ones((3, 2)), b=np.ones((4, 2)))),
+    ("broadcast_like to a shape x cannot broadcast to",
                  lambda g, x: gc.compile(gc.broadcast_like(x, g.input("like", (4,))))(
-                     x=np.ones((3, 4)), like=np.ones(4)),
-                 marks=bug("infer broadcasts both ways, np.broadcast_to only one way: ValueError at run time")),
-    pytest.param("train_step params as a list",
-                 lambda g, x: gc.compile_training(gc.sum(x * x), [x]).train_step([np.ones((3, 4))], lr=0.1),
-                 marks=bug("AttributeError: 'list' object has no attribute 'get'")),
+                     x=np.ones((3, 4)), like=np.ones(4))),
+    ("train_step params as a list",
+                 lambda g, x: gc.compile_training(gc.sum(x * x), [x]).train_step([np.ones((3, 4))], lr=0.1)),
 ]
 
 
@@ -466,8 +447,6 @@ def test_invalid_use_raises_a_graph_error(label, make):
         make(g, x)
 
 
-@pytest.mark.xfail(reason="bug: a NumPy integer axis is valid NumPy but crashes normalize_axes "
-                          "with TypeError ('numpy.int64' object is not iterable)", strict=True)
 def test_numpy_integer_axis_works_like_a_python_int():
     g, x = _graph()
     y = gc.sum(x, np.int64(1))

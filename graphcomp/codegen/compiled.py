@@ -3,6 +3,7 @@ import builtins
 import linecache
 import os
 import tempfile
+import traceback
 import types
 
 import numpy as np
@@ -38,7 +39,7 @@ def compile(outputs):   # noqa: A001 - public name from the spec
         >>> loss_value, dW_value = f(x=X, W=w)
     """
     single = isinstance(outputs, Tensor)
-    outs = [outputs] if single else list(outputs)
+    outs = [outputs] if single else outputs
     graph = _graph_of(outs)
     nodes = needed(graph, [o.name for o in outs])
     fed = leaves(graph, nodes)
@@ -124,6 +125,8 @@ def compile_training(loss, params):
 
 
 def _graph_of(tensors):
+    if not isinstance(tensors, (list, tuple)):
+        raise GraphError(f"expected a graphcomp Tensor or a list of them, got {type(tensors).__name__}")
     if not tensors:
         raise GraphError("nothing to compile: no outputs given")
     for t in tensors:
@@ -151,9 +154,8 @@ def _constants(values):
     return "\n".join(NumpyPrinter().print(Assign(Name(k), Const(v))) for k, v in values.items())
 
 
-def _load(source, graph_name):
+def _load(source, filename):
     """Execute generated source as a fresh module (with tracebacks that show its lines)."""
-    filename = f"<graphcomp {graph_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType("graphcomp_generated")
     exec(builtins.compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own printed IR
@@ -177,6 +179,8 @@ class _Feeds:
 
     def check(self, feeds, source="feed"):
         """Return the fed arrays in order; raise FeedError naming the node at fault."""
+        if not isinstance(feeds, dict):
+            raise FeedError(f"{source}s must be a dict of name -> array, got {type(feeds).__name__}")
         values = []
         bound = {}
         for name, shape, static, dtype, op, fixed, named in self.specs:
@@ -186,15 +190,21 @@ class _Feeds:
                 raise FeedError(f"missing {source} for {op} {name!r} (shape {format_shape(shape)}, "
                                 f"{dtype.name})") from None
             if value.__class__ is not np.ndarray:
-                value = np.asarray(value)
+                try:
+                    value = np.asarray(value)
+                except (TypeError, ValueError) as e:
+                    raise FeedError(f"{source} {name!r}: not an array ({e})") from None
             # NOTE: identity first (NumPy's builtin dtypes are singletons), and one tuple
             # comparison for static shapes: this runs on every call of compiled code.
             if value.dtype is not dtype and value.dtype != dtype:
                 raise FeedError(f"{source} {name!r}: dtype {value.dtype.name}, expected {dtype.name}")
             got = value.shape
             if got != static:
-                if len(got) != len(shape) or any(got[i] != d for i, d in fixed):
+                if len(got) != len(shape):
                     raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
+                for i, dim in fixed:
+                    if got[i] != dim:
+                        raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
                 for i, dim in named:
                     first = bound.setdefault(dim, (got[i], name))
                     if first[0] != got[i]:
@@ -217,7 +227,19 @@ class _Generated:
     def __init__(self, graph, source):
         self.graph = graph
         self.source = source
-        self.module = _load(source, graph.name)
+        self._filename = f"<graphcomp {graph.name}>"
+        self.module = _load(source, self._filename)
+
+    def _failed(self, error):
+        """A FeedError naming the node whose statement raised ``error``, if generated code raised it."""
+        lines = self.source.splitlines()
+        for frame, lineno in traceback.walk_tb(error.__traceback__):
+            if frame.f_code.co_filename == self._filename:
+                comment = lines[lineno - 2].strip()     # the comment above each statement names its node
+                if comment.startswith("# "):
+                    node = comment[2:].split(" = ", 1)[0]
+                    return FeedError(f"computing node {node} failed on the fed values: {error}")
+        return None
 
     def save(self, path):
         """Write the generated module to ``path`` (atomically: a failed write leaves no half file).
@@ -252,7 +274,10 @@ class Compiled(_Generated):
         values = self._feeds.check(feeds)
         if len(feeds) != len(values):
             self._feeds.reject_unknown(feeds)
-        return self._run(*values)
+        try:
+            return self._run(*values)
+        except (ValueError, IndexError) as e:
+            raise self._failed(e) or e from e
 
     def __repr__(self):
         return f"<Compiled {self.outputs} of graph {self.graph.name!r}; inputs {self.inputs}>"
@@ -271,11 +296,18 @@ class TrainingStep(_Generated):
 
     def forward(self, params, **feeds):
         """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
-        return self.module.forward(*self._checked(params, feeds))
+        values = self._checked(params, feeds)
+        try:
+            return self.module.forward(*values)
+        except (ValueError, IndexError) as e:
+            raise self._failed(e) or e from e
 
     def backward(self, cache):
         """Gradients from a forward cache, as a dict param name -> array."""
-        return dict(zip(self.params, self.module.backward(cache)))
+        try:
+            return dict(zip(self.params, self.module.backward(cache)))
+        except (ValueError, IndexError) as e:
+            raise self._failed(e) or e from e
 
     def train_step(self, params, *, lr, **feeds):
         """One SGD step: updates the arrays in ``params`` in place; returns the loss before it."""
@@ -283,7 +315,10 @@ class TrainingStep(_Generated):
         data = self._data.check(feeds)
         if len(feeds) != len(data):
             self._data.reject_unknown(feeds)
-        return self._train_step(params, *data, lr)
+        try:
+            return self._train_step(params, *data, lr)
+        except (ValueError, IndexError) as e:
+            raise self._failed(e) or e from e
 
     def _checked(self, params, feeds):
         values = self._params.check(params, "param") + self._data.check(feeds)

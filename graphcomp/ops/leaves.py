@@ -1,7 +1,7 @@
 """Leaf ops (input, param, constant) and zeros; imports graph, op, codegen.ir."""
 import numpy as np
 
-from ..codegen.ir import Const, np_attr, np_call
+from ..codegen.ir import Call, Const, np_attr, np_call
 from ..graph import apply
 from ..op import Op, register
 
@@ -29,17 +29,21 @@ class Param(Leaf):
 
 @register
 class Constant(Op):
-    """A value fixed in the graph; scalars print as Python literals (weakly typed)."""
+    """A value fixed in the graph: a Python scalar (weakly typed literal) or an array."""
     name = "constant"
     inline = True
-    weak = True
+
+    def weak(self, *, value, dtype):
+        return not isinstance(value, np.ndarray)
 
     def infer(self, *, value, dtype):
         return np.shape(value), dtype
 
     def emit(self, *, value, dtype):
-        if np.ndim(value) == 0:
+        if not isinstance(value, np.ndarray):
             return Const(value)
+        if value.ndim == 0:
+            return Call(np_attr(dtype), (Const(value.item()),))
         return np_call("array", Const(_nested(value.tolist())), dtype=np_attr(dtype))
 
     def formula(self, *, value, dtype):

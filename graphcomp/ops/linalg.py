@@ -7,7 +7,7 @@ from ..codegen.ir import Attr, BinOp, Const, np_call
 from ..errors import ShapeError
 from ..graph import apply
 from ..op import Op, register, result_dtype
-from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_free, normalize_axes
+from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_free, is_int, normalize_axes
 
 
 @register
@@ -50,17 +50,17 @@ class Transpose(Op):
     def normalize(self, x, *, axes):
         if axes is None:
             return {"axes": tuple(reversed(range(x.ndim)))}
-        axes = tuple(axes)
-        if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+        perm = normalize_axes(axes, x.ndim, ordered=True) if isinstance(axes, (tuple, list)) else None
+        if perm is None or sorted(perm) != list(range(x.ndim)):
             raise ShapeError(f"axes {axes!r} are not a permutation of the {x.ndim} axes "
                              f"of {format_shape(x.shape)}")
-        return {"axes": tuple(a % x.ndim for a in axes)}
+        return {"axes": perm}
 
     def infer(self, x, *, axes):
         return tuple(x.shape[a] for a in axes), x.dtype
 
     def simplify(self, x, *, axes):
-        return x if x.ndim < 2 and axes is None else None
+        return x if axes == tuple(range(x.ndim)) else None
 
     def emit(self, x, *, axes):
         if axes == tuple(reversed(range(len(axes)))):
@@ -81,10 +81,11 @@ class Reshape(Op):
     view = True
 
     def normalize(self, x, *, shape):
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if any(not isinstance(d, int) or d < -1 for d in shape) or shape.count(-1) > 1:
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        if (not isinstance(dims, (tuple, list)) or not all(is_int(d) and d >= -1 for d in dims)
+                or list(dims).count(-1) > 1):
             raise ShapeError(f"target shape {shape!r} must be ints >= 0 with at most one -1")
-        return {"shape": shape}
+        return {"shape": tuple(int(d) for d in dims)}
 
     def infer(self, x, *, shape):
         free = [d for d in x.shape if is_free(d)]
@@ -140,7 +141,10 @@ class BroadcastLike(Op):
     view = True
 
     def infer(self, x, like):
-        return broadcast_shapes(x.shape, like.shape), x.dtype
+        shape = broadcast_shapes(x.shape, like.shape)
+        if len(shape) != like.ndim or any(not dims_compatible(s, d) for s, d in zip(shape, like.shape)):
+            raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(like.shape)}")
+        return like.shape, x.dtype
 
     def emit(self, x, like):
         return np_call("broadcast_to", x, Attr(like, "shape"))

@@ -3,9 +3,9 @@ import numpy as np
 
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, Name, Tuple, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError, ShapeError
-from ..graph import apply
+from ..graph import apply, dtype_name
 from ..op import Op, register, require_float, result_dtype
-from ..shapes import broadcast_shapes, dims_compatible, format_shape, normalize_axes
+from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_int, normalize_axes
 from .elementwise import exp
 from .reduce import count, sum
 
@@ -20,7 +20,8 @@ _LOG_SOFTMAX = '''
 def _log_softmax(x, axis):
     """x - log(sum(exp(x))) along axis, shifted by the max so exp cannot overflow."""
     shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
 '''
 
 _CROSS_ENTROPY = '''
@@ -45,6 +46,8 @@ class AlongAxis(Op):
     """An op along one axis of a float tensor; same shape out."""
 
     def normalize(self, x, *, axis=-1):
+        if not is_int(axis):
+            raise ShapeError(f"axis must be one int, got {axis!r}")
         return {"axis": normalize_axes(axis, x.ndim)[0]}
 
     def infer(self, x, *, axis):
@@ -189,9 +192,9 @@ class OneHot(Op):
     name = "one_hot"
 
     def normalize(self, labels, *, depth, dtype):
-        if not isinstance(depth, int) or depth < 1:
+        if not is_int(depth) or depth < 1:
             raise OpError(f"depth must be a positive int, got {depth!r}")
-        return {"depth": depth, "dtype": np.dtype(dtype).name}
+        return {"depth": int(depth), "dtype": dtype_name(dtype, "one_hot")}
 
     def infer(self, labels, *, depth, dtype):
         if np.dtype(labels.dtype).kind not in "iu":
