@@ -65,6 +65,13 @@ class Mean(Reduction):
     def dtype(self, x):
         return np.result_type(x.dtype, 0.0).name
 
+    def emit(self, x, *, axis, keepdims):
+        if isinstance(x, Const):
+            return super().emit(x, axis=axis, keepdims=keepdims)
+        # NOTE: sum / n rather than ndarray.mean, whose Python-level wrapper costs ~2 us a call
+        total = Sum().emit(x, axis=axis, keepdims=keepdims)
+        return BinOp("/", total, size_expr(x, axis))
+
     def vjp(self, ct, y, x, *, axis, keepdims):
         return (broadcast_like(self.expand(ct, axis, keepdims) / count(x, axis), x),)
 
@@ -92,11 +99,18 @@ class Count(Op):
         return (), "int64"
 
     def emit(self, x, *, axis):
-        dims = [Index(Attr(x, "shape"), Const(a)) for a in axis]
-        expr = dims[0]
-        for d in dims[1:]:
-            expr = BinOp("*", expr, d)
-        return expr
+        return size_expr(x, axis)
+
+
+def size_expr(x, axis):
+    """IR for the number of elements of ``x`` over ``axis``: ``x.shape[0] * x.shape[2]``."""
+    if not axis:
+        return Const(1)
+    dims = [Index(Attr(x, "shape"), Const(a)) for a in axis]
+    expr = dims[0]
+    for d in dims[1:]:
+        expr = BinOp("*", expr, d)
+    return expr
 
 
 def count(x, axis):
