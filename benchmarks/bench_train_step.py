@@ -62,7 +62,7 @@ def handwritten_train_step(params, x, y, lr):
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
     sum_exp = p.sum(axis=1)
-    loss = np.mean(np.log(sum_exp) - logits[rows, y])
+    loss = (np.log(sum_exp) - logits[rows, y]).sum() / n
 
     # Fused softmax + cross-entropy gradient: dL/dlogits = (softmax - onehot) / n.
     p /= sum_exp[:, None]

@@ -14,7 +14,7 @@ from ..graph import Tensor
 from ..op import OPS
 from ..shapes import format_shape, is_anonymous, is_free
 from .emit import Emitter, leaves, needed
-from .ir import Assign, AugAssign, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
+from .ir import Assign, Attr, AugAssign, BinOp, Call, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from .names import Namer
 from .printer import NumpyPrinter
 
@@ -163,29 +163,66 @@ def _load(source, filename):
 
 
 class _Feeds:
-    """Checks fed values against the declared shape and dtype of each fed node."""
+    """Checks fed values against the declared shape and dtype of each fed node.
 
-    def __init__(self, graph, names):
+    ``fast`` is a generated straight-line check that returns the values when
+    all is well (the common case, on every call) and None otherwise; ``check``
+    then finds the fault and raises a FeedError naming it.
+    """
+
+    def __init__(self, graph, names, params=()):
         self.graph_name = graph.name
         self.specs = []
         for n in names:
             attrs = graph.nx.nodes[n]
             shape = attrs["shape"]
-            free = any(map(is_free, shape))
-            # static shapes compare as one tuple; others by their int dims and named free dims
-            self.specs.append((n, shape, None if free else shape, np.dtype(attrs["dtype"]), attrs["op"],
-                               tuple((i, d) for i, d in enumerate(shape) if not is_free(d)),
-                               tuple((i, d) for i, d in enumerate(shape) if is_free(d) and not is_anonymous(d))))
+            self.specs.append((n, "param" if n in params else "feed", shape, np.dtype(attrs["dtype"]),
+                               attrs["op"]))
+        self.data = [n for n, source, *_ in self.specs if source == "feed"]
+        self.fast = self._generate_fast()
 
-    def check(self, feeds, source="feed"):
-        """Return the fed arrays in order; raise FeedError naming the node at fault."""
-        if not isinstance(feeds, dict):
-            raise FeedError(f"{source}s must be a dict of name -> array, got {type(feeds).__name__}")
+    def _generate_fast(self):
+        """Compile ``fast(params, feeds)``: the values in order if all fit, else a falsy value."""
+        env = {"ndarray": np.ndarray}
+        reads, tests, first_use = [], [], {}
+        for k, (name, source, shape, dtype, op) in enumerate(self.specs):
+            v = Name(f"v{k}")
+            env[f"d{k}"] = dtype
+            reads.append(Assign(v, Call(Attr(Name(f"{source}s"), "get"), (Const(name),))))
+            tests += [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
+                      BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
+            if not any(map(is_free, shape)):
+                tests.append(BinOp("==", Attr(v, "shape"), Const(shape)))
+                continue
+            tests.append(BinOp("==", Attr(v, "ndim"), Const(len(shape))))
+            for i, dim in enumerate(shape):
+                size = Index(Attr(v, "shape"), Const(i))
+                if not is_free(dim):
+                    tests.append(BinOp("==", size, Const(dim)))
+                elif not is_anonymous(dim):
+                    tests.append(BinOp("==", size, first_use.setdefault(dim, size)))
+        values = Tuple(tuple(Name(f"v{k}") for k in range(len(self.specs))))
+        ok = values
+        for test in reversed(tests):
+            ok = BinOp("and", test, ok)
+        fast = FunctionDef("fast", ("params", "feeds"), (*reads, Return(ok)))
+        source = NumpyPrinter().print(Module("Feed checks of compiled code.", (), (fast,)))
+        namespace = types.ModuleType("graphcomp_feeds").__dict__
+        namespace.update(env)
+        exec(builtins.compile(source, f"<graphcomp feeds {self.graph_name}>", "exec"), namespace)  # noqa: S102
+        return namespace["fast"]
+
+    def check(self, feeds, params=None):
+        """Return the fed arrays in order; raise FeedError naming the value at fault."""
+        sources = {"feed": feeds, "param": params}
+        for source, values in sources.items():
+            if values is not None and not isinstance(values, dict):
+                raise FeedError(f"{source}s must be a dict of name -> array, got {type(values).__name__}")
         values = []
         bound = {}
-        for name, shape, static, dtype, op, fixed, named in self.specs:
+        for name, source, shape, dtype, op in self.specs:
             try:
-                value = feeds[name]
+                value = sources[source][name]
             except KeyError:
                 raise FeedError(f"missing {source} for {op} {name!r} (shape {format_shape(shape)}, "
                                 f"{dtype.name})") from None
@@ -194,31 +231,31 @@ class _Feeds:
                     value = np.asarray(value)
                 except (TypeError, ValueError) as e:
                     raise FeedError(f"{source} {name!r}: not an array ({e})") from None
-            # NOTE: identity first (NumPy's builtin dtypes are singletons), and one tuple
-            # comparison for static shapes: this runs on every call of compiled code.
-            if value.dtype is not dtype and value.dtype != dtype:
+            if value.dtype != dtype:
                 raise FeedError(f"{source} {name!r}: dtype {value.dtype.name}, expected {dtype.name}")
             got = value.shape
-            if got != static:
-                if len(got) != len(shape):
-                    raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
-                for i, dim in fixed:
-                    if got[i] != dim:
-                        raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
-                for i, dim in named:
-                    first = bound.setdefault(dim, (got[i], name))
-                    if first[0] != got[i]:
-                        raise FeedError(f"{source} {name!r}: free dim {dim!r} is {got[i]} here but "
+            if len(got) != len(shape) or any(not is_free(d) and d != n for d, n in zip(shape, got)):
+                raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
+            for dim, size in zip(shape, got):
+                if is_free(dim) and not is_anonymous(dim):
+                    first = bound.setdefault(dim, (size, name))
+                    if first[0] != size:
+                        raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
                                         f"{first[0]} in {first[1]!r}")
             values.append(value)
+        if len(feeds) != len(self.data):
+            unknown = sorted(set(feeds) - set(self.data))
+            raise FeedError(f"unknown feed {unknown[0]!r}: graph {self.graph_name!r} needs "
+                            f"{sorted(self.data)}")
         return values
 
-    def reject_unknown(self, feeds):
-        known = {n for n, *_ in self.specs}
-        unknown = sorted(set(feeds) - known)
-        if unknown:
-            raise FeedError(f"unknown feed {unknown[0]!r}: graph {self.graph_name!r} needs "
-                            f"{sorted(known)}")
+    def values(self, feeds, params=None):
+        """The fed values in order: the generated check first, the thorough one if it fails."""
+        if params is None or params.__class__ is dict:
+            found = self.fast(params, feeds)
+            if found and len(feeds) == len(self.data):
+                return found
+        return self.check(feeds, params)
 
 
 class _Generated:
@@ -271,9 +308,7 @@ class Compiled(_Generated):
         self._run = self.module.run
 
     def __call__(self, **feeds):
-        values = self._feeds.check(feeds)
-        if len(feeds) != len(values):
-            self._feeds.reject_unknown(feeds)
+        values = self._feeds.values(feeds)
         try:
             return self._run(*values)
         except (ValueError, IndexError) as e:
@@ -290,13 +325,12 @@ class TrainingStep(_Generated):
         super().__init__(graph, source)
         self.params = params
         self.inputs = data
-        self._params = _Feeds(graph, params)
-        self._data = _Feeds(graph, data)
+        self._feeds = _Feeds(graph, params + data, params=set(params))
         self._train_step = self.module.train_step
 
     def forward(self, params, **feeds):
         """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
-        values = self._checked(params, feeds)
+        values = self._feeds.values(feeds, params)
         try:
             return self.module.forward(*values)
         except (ValueError, IndexError) as e:
@@ -311,20 +345,11 @@ class TrainingStep(_Generated):
 
     def train_step(self, params, *, lr, **feeds):
         """One SGD step: updates the arrays in ``params`` in place; returns the loss before it."""
-        self._params.check(params, "param")
-        data = self._data.check(feeds)
-        if len(feeds) != len(data):
-            self._data.reject_unknown(feeds)
+        values = self._feeds.values(feeds, params)
         try:
-            return self._train_step(params, *data, lr)
+            return self._train_step(params, *values[len(self.params):], lr)
         except (ValueError, IndexError) as e:
             raise self._failed(e) or e from e
-
-    def _checked(self, params, feeds):
-        values = self._params.check(params, "param") + self._data.check(feeds)
-        if len(feeds) != len(self.inputs):
-            self._data.reject_unknown(feeds)
-        return values
 
     def __repr__(self):
         return f"<TrainingStep params {self.params}, inputs {self.inputs} of graph {self.graph.name!r}>"
