@@ -182,13 +182,16 @@ class _Feeds:
         self.fast = self._generate_fast()
 
     def _generate_fast(self):
-        """Compile ``fast(params, feeds)``: the values in order if all fit, else a falsy value."""
+        """Compile ``fast(params, feeds)``: the values in order if all fit, else a falsy value.
+
+        It raises LookupError or TypeError for a missing value or a non-dict.
+        """
         env = {"ndarray": np.ndarray}
         reads, tests, first_use = [], [], {}
         for k, (name, source, shape, dtype, op) in enumerate(self.specs):
             v = Name(f"v{k}")
             env[f"d{k}"] = dtype
-            reads.append(Assign(v, Call(Attr(Name(f"{source}s"), "get"), (Const(name),))))
+            reads.append(Assign(v, Index(Name(f"{source}s"), Const(name))))
             tests += [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
                       BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
             if not any(map(is_free, shape)):
@@ -251,10 +254,12 @@ class _Feeds:
 
     def values(self, feeds, params=None):
         """The fed values in order: the generated check first, the thorough one if it fails."""
-        if params is None or params.__class__ is dict:
+        try:
             found = self.fast(params, feeds)
-            if found and len(feeds) == len(self.data):
-                return found
+        except (LookupError, TypeError):       # a missing value, or params that are no dict
+            found = None
+        if found and len(feeds) == len(self.data):
+            return found
         return self.check(feeds, params)
 
 
