@@ -220,3 +220,23 @@ def test_float32_end_to_end():
     assert all(gr.dtype == np.float32 for gr in step.backward(cache).values())
     step.train_step(p, x=values["x"], y=values["y"], lr=0.1)
     assert all(v.dtype == np.float32 for v in p.values())
+
+
+def test_deep_network_compiles_and_trains():
+    g = gc.Graph("deep")
+    x = g.input("x", ("batch", 4))
+    y = g.input("y", ("batch",), dtype="int64")
+    h, params = x, []
+    for i in range(60):
+        W = g.param(f"W{i}", (4, 4))
+        b = g.param(f"b{i}", (4,))
+        params += [W, b]
+        h = gc.tanh(h @ W + b)
+    loss = gc.cross_entropy(h, y, name="loss")
+    step = gc.compile_training(loss, params)
+    rng = np.random.default_rng(0)
+    p = {t.name: rng.normal(size=t.shape) * 0.5 for t in params}
+    first = step.train_step(p, x=rng.normal(size=(8, 4)), y=rng.integers(0, 4, 8), lr=0.1)
+    assert np.isfinite(first)
+    with pytest.raises(gc.FeedError, match="free dim 'batch'"):
+        step.train_step(p, x=np.ones((8, 4)), y=np.zeros(7, dtype=np.int64), lr=0.1)

@@ -187,28 +187,29 @@ class _Feeds:
         It raises LookupError or TypeError for a missing value or a non-dict.
         """
         env = {"ndarray": np.ndarray}
-        reads, tests, first_use = [], [], {}
+        body, first_use = [], {}
         for k, (name, source, shape, dtype, op) in enumerate(self.specs):
             v = Name(f"v{k}")
             env[f"d{k}"] = dtype
-            reads.append(Assign(v, Index(Name(f"{source}s"), Const(name))))
-            tests += [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
-                      BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
+            tests = [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
+                     BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
             if not any(map(is_free, shape)):
                 tests.append(BinOp("==", Attr(v, "shape"), Const(shape)))
-                continue
-            tests.append(BinOp("==", Attr(v, "ndim"), Const(len(shape))))
-            for i, dim in enumerate(shape):
-                size = Index(Attr(v, "shape"), Const(i))
-                if not is_free(dim):
-                    tests.append(BinOp("==", size, Const(dim)))
-                elif not is_anonymous(dim):
-                    tests.append(BinOp("==", size, first_use.setdefault(dim, size)))
+            else:
+                tests.append(BinOp("==", Attr(v, "ndim"), Const(len(shape))))
+                for i, dim in enumerate(shape):
+                    size = Index(Attr(v, "shape"), Const(i))
+                    if not is_free(dim):
+                        tests.append(BinOp("==", size, Const(dim)))
+                    elif not is_anonymous(dim):
+                        tests.append(BinOp("==", size, first_use.setdefault(dim, size)))
+            ok = Name("ok") if k else tests.pop(0)
+            for test in tests:
+                ok = BinOp("and", ok, test)      # left-nested: prints flat
+            body += [Assign(v, Index(Name(f"{source}s"), Const(name))), Assign(Name("ok"), ok)]
         values = Tuple(tuple(Name(f"v{k}") for k in range(len(self.specs))))
-        ok = values
-        for test in reversed(tests):
-            ok = BinOp("and", test, ok)
-        fast = FunctionDef("fast", ("params", "feeds"), (*reads, Return(ok)))
+        result = BinOp("and", Name("ok"), values) if self.specs else values
+        fast = FunctionDef("fast", ("params", "feeds"), (*body, Return(result)))
         source = NumpyPrinter().print(Module("Feed checks of compiled code.", (), (fast,)))
         namespace = types.ModuleType("graphcomp_feeds").__dict__
         namespace.update(env)
