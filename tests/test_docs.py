@@ -1,0 +1,16 @@
+"""The generated code the README shows is what graphcomp generates today (a golden source test)."""
+import pathlib
+import re
+
+import graphcomp as gc
+from founding import build
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_backward_pass_is_current():
+    g, loss, params = build()
+    source = gc.compile_training(loss, params).source
+    generated = source[source.index("def backward"):source.index("def train_step")].strip()
+    shown = re.search(r"```python\n(def backward.*?)```", README.read_text(), re.S).group(1).strip()
+    assert shown == generated
