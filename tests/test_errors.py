@@ -193,3 +193,9 @@ def test_anonymous_free_dims_that_differ_at_run_time():
     f = gc.compile(gc.add(a, b, name="total"))
     with pytest.raises(gc.FeedError, match=r"computing node total failed.*\(3,2\) \(4,2\)"):
         f(a=np.ones((3, 2)), b=np.ones((4, 2)))
+
+
+def test_only_fed_nodes_can_be_trained():
+    g, loss, params = build()
+    with pytest.raises(gc.GraphError, match=r"'h' is a relu node; only fed nodes"):
+        gc.compile_training(loss, [g["h"]])

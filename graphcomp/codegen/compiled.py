@@ -14,7 +14,7 @@ from ..graph import Tensor
 from ..op import OPS
 from ..shapes import format_shape, is_anonymous, is_free
 from .emit import Emitter, leaves, needed
-from .ir import Assign, Attr, AugAssign, BinOp, Call, Const, FunctionDef, Index, Module, Name, Return, Tuple
+from .ir import Assign, Attr, AugAssign, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from .names import Namer
 from .printer import NumpyPrinter
 
@@ -73,18 +73,21 @@ def compile_training(loss, params):
 
     Raises:
         GradientError: ``loss`` is not a scalar or a param is not a float.
-        GraphError: an input is named ``params`` or ``lr`` (train_step's own
-            arguments).
+        GraphError: a param is not a fed node, or an input is named
+            ``params`` or ``lr`` (train_step's own arguments).
     """
     params = list(params)
     graph = _graph_of([loss, *params])
+    for p in params:
+        if not OPS[p.op].leaf:
+            raise GraphError(f"compile_training: {p.name!r} is a {p.op} node; only fed nodes "
+                             "(params, inputs) can be trained")
     grads = grad(loss, params)
     forward_nodes = needed(graph, [loss.name])
     forward_set = set(forward_nodes)
     all_nodes = needed(graph, [loss.name, *(g.name for g in grads)])
-    fed = leaves(graph, all_nodes)
     param_names = [p.name for p in params]
-    data = [n for n in fed if n not in param_names]
+    data = [n for n in leaves(graph, all_nodes) if n not in param_names]
     for n in data:
         if n in ("params", "lr"):
             raise GraphError(f"input {n!r}: the name is taken by train_step(params, ..., lr)")
@@ -121,7 +124,7 @@ def compile_training(loss, params):
         _module_doc(graph, "trains: forward(), backward() and train_step()"), ("numpy as np",),
         (_constants({"PARAMS": tuple(param_names), "INPUTS": _specs(graph, data)}),
          *emitter.helper_sources(), forward, backward, step))
-    return TrainingStep(graph, NumpyPrinter().print(module), param_names, data, fed)
+    return TrainingStep(graph, NumpyPrinter().print(module), param_names, data)
 
 
 def _graph_of(tensors):
@@ -154,10 +157,14 @@ def _constants(values):
     return "\n".join(NumpyPrinter().print(Assign(Name(k), Const(v))) for k, v in values.items())
 
 
-def _load(source, filename):
-    """Execute generated source as a fresh module (with tracebacks that show its lines)."""
+def _load(source, filename, env=()):
+    """Execute generated source as a fresh module (with tracebacks that show its lines).
+
+    ``env`` are globals the module finds already defined (objects that have no literal).
+    """
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType("graphcomp_generated")
+    module.__dict__.update(env)
     exec(builtins.compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own printed IR
     return module
 
@@ -188,7 +195,7 @@ class _Feeds:
         """
         env = {"ndarray": np.ndarray}
         body, first_use = [], {}
-        for k, (name, source, shape, dtype, op) in enumerate(self.specs):
+        for k, (name, source, shape, dtype, _) in enumerate(self.specs):
             v = Name(f"v{k}")
             env[f"d{k}"] = dtype
             tests = [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
@@ -211,10 +218,7 @@ class _Feeds:
         result = BinOp("and", Name("ok"), values) if self.specs else values
         fast = FunctionDef("fast", ("params", "feeds"), (*body, Return(result)))
         source = NumpyPrinter().print(Module("Feed checks of compiled code.", (), (fast,)))
-        namespace = types.ModuleType("graphcomp_feeds").__dict__
-        namespace.update(env)
-        exec(builtins.compile(source, f"<graphcomp feeds {self.graph_name}>", "exec"), namespace)  # noqa: S102
-        return namespace["fast"]
+        return _load(source, f"<graphcomp feeds {self.graph_name}>", env).fast
 
     def check(self, feeds, params=None):
         """Return the fed arrays in order; raise FeedError naming the value at fault."""
@@ -327,7 +331,7 @@ class Compiled(_Generated):
 class TrainingStep(_Generated):
     """Forward, backward and SGD step of a loss (see ``compile_training``)."""
 
-    def __init__(self, graph, source, params, data, fed):
+    def __init__(self, graph, source, params, data):
         super().__init__(graph, source)
         self.params = params
         self.inputs = data
