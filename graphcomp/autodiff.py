@@ -110,7 +110,6 @@ def _total(graph, node, parts, y, first_new, totals):
     A single contribution that this call just built, that nothing uses yet
     and that is no other node's total, is renamed instead.
     """
-    name = graph.unique_name(f"d_{node.name}")
     note = f"d{y.name}/d{node.name}"
     if len(parts) == 1:
         ct = parts[0]
@@ -118,9 +117,10 @@ def _total(graph, node, parts, y, first_new, totals):
         if (attrs["index"] < first_new or OPS[attrs["op"]].inline or graph.nx.out_degree(ct.name)
                 or ct.name in totals):
             return ct
-        ct = graph.rename(ct.name, name)
+        ct = graph.rename(ct.name, graph.unique_name(f"d_{node.name}"))
         ct._attrs["note"] = f"{note}: {attrs['note']}"
         return ct
+    name = graph.unique_name(f"d_{node.name}")
     with graph.noting(f"{note}: sum over its {len(parts)} uses"):
         total = parts[0]
         for i, p in enumerate(parts[1:], 2):
