@@ -10,6 +10,8 @@ slots the source fills.
 import contextlib
 import functools
 import inspect
+import itertools
+
 import networkx as nx
 import numpy as np
 
@@ -27,11 +29,12 @@ class Graph:
             ("float64" or "float32").
 
     Example:
-        >>> g = Graph("mlp")
+        >>> g = gc.Graph("mlp")
         >>> x = g.input("x", (None, 4))
         >>> W = g.param("W", (4, 2))
-        >>> (x @ W).shape
-        (None, 2)
+        >>> h = gc.relu(x @ W, name="h")
+        >>> h.shape, g.nx.nodes["h"]["args"]
+        (('?0', 2), ('matmul',))
     """
 
     def __init__(self, name="graph", dtype="float64"):
@@ -42,6 +45,7 @@ class Graph:
         self._autonames = {}
         self._note = None
         self._temps = 0
+        self._anonymous = itertools.count()     # numbers the free dims given as None
         self._grads = {}     # loss name -> {node name: gradient node name}, so grad reuses them
 
     def __repr__(self):
@@ -116,7 +120,7 @@ class Graph:
     def _leaf(self, op, name, shape, dtype):
         if not isinstance(name, str):
             raise GraphError(f"{op} name must be a str, got {name!r}")
-        shape = normalize_shape(shape, f"{op} {name!r}")
+        shape = normalize_shape(shape, f"{op} {name!r}", self._anonymous)
         dtype = self._dtype(dtype, f"{op} {name!r}")
         return self.apply(op, (), {"shape": shape, "dtype": dtype}, name)
 
@@ -126,11 +130,11 @@ class Graph:
     def unique_name(self, base):
         """``base`` if free, else ``base_1``, ``base_2``, ... (deterministic)."""
         k = self._autonames.get(base, 0)
-        name = base if k == 0 and base not in self.nx else f"{base}_{k or 1}"
+        name = base if k == 0 else f"{base}_{k}"
         while name in self.nx:
             k += 1
             name = f"{base}_{k}"
-        self._autonames[base] = k + 1 if k else 1
+        self._autonames[base] = k + 1
         return name
 
     def _temp_name(self):

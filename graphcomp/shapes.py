@@ -4,13 +4,9 @@ A dim is an ``int`` (static size) or a ``str`` (a free dim such as ``"batch"``,
 bound when values are fed). ``None`` in a user-given shape becomes a fresh
 anonymous free dim named ``"?k"``; two anonymous dims are never assumed equal.
 """
-import itertools
-
 import numpy as np
 
 from .errors import ShapeError
-
-_anonymous = itertools.count()
 
 
 def is_free(dim):
@@ -23,14 +19,17 @@ def is_anonymous(dim):
     return isinstance(dim, str) and dim.startswith("?")
 
 
-def normalize_shape(shape, what):
-    """Turn a user shape (ints, names, None) into a tuple of dims."""
+def normalize_shape(shape, what, anonymous):
+    """Turn a user shape (ints, names, None) into a tuple of dims.
+
+    ``anonymous`` is an iterator of numbers that name the dims given as None.
+    """
     if isinstance(shape, (int, str)) or shape is None:
         shape = (shape,)
     dims = []
     for dim in shape:
         if dim is None:
-            dims.append(f"?{next(_anonymous)}")
+            dims.append(f"?{next(anonymous)}")
         elif isinstance(dim, str) and dim.isidentifier():
             dims.append(dim)
         elif isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0:
