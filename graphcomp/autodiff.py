@@ -107,15 +107,14 @@ def _between(graph, sources, target):
 def _total(graph, node, parts, y, first_new, totals):
     """Add up the cotangent contributions of ``node`` into one node named ``d_<node>``.
 
-    A single contribution that this call just built, that nothing uses yet
-    and that is no other node's total, is renamed instead.
+    A single contribution that this call just built and that is no other
+    node's total is renamed instead.
     """
     note = f"d{y.name}/d{node.name}"
     if len(parts) == 1:
         ct = parts[0]
         attrs = ct._attrs
-        if (attrs["index"] < first_new or OPS[attrs["op"]].inline or graph.nx.out_degree(ct.name)
-                or ct.name in totals):
+        if attrs["index"] < first_new or OPS[attrs["op"]].inline or ct.name in totals:
             return ct
         ct = graph.rename(ct.name, graph.unique_name(f"d_{node.name}"))
         ct._attrs["note"] = f"{note}: {attrs['note']}"

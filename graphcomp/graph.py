@@ -46,6 +46,7 @@ class Graph:
         self._note = None
         self._temps = 0
         self._anonymous = itertools.count()     # numbers the free dims given as None
+        self._made = {}      # (op, args, params) -> the unnamed node computing it
         self._grads = {}     # loss name -> {node name: gradient node name}, so grad reuses them
 
     def __repr__(self):
@@ -181,10 +182,16 @@ class Graph:
             params = op.normalize(*args, **params)
         except GraphError as e:
             raise type(e)(f"{label}: {e}") from None
+        key = None
         if name is None:
             found = op.simplify(*args, **params)
             if found is not None:
                 return found
+            # NOTE: the same op on the same args with the same params is the same value
+            # (ops are pure), so an unnamed node is built once: common subexpressions fold.
+            key = _same_node_key(op_name, args, params)
+            if self._made.get(key) in self.nx:
+                return Tensor(self, self._made[key])
             name = self.unique_name(op_name) if self._note is None else self._temp_name()
         try:
             shape, dtype = op.infer(*args, **params)
@@ -194,6 +201,8 @@ class Graph:
                          args=tuple(a.name for a in args), params=params,
                          weak=shape == () and op.weak(**params), index=self._count, note=self._note)
         self._count += 1
+        if key is not None:
+            self._made[key] = name
         for pos, a in enumerate(args):
             if self.nx.has_edge(a.name, name):
                 self.nx.edges[a.name, name]["positions"].append(pos)
@@ -202,15 +211,14 @@ class Graph:
         return Tensor(self, name)
 
     def rename(self, old, new):
-        """Rename a node nothing consumes yet (grad names its results ``d_<x>``)."""
-        if self.nx.out_degree(old):
-            raise GraphError(f"cannot rename {old!r}: other nodes use it")
+        """Rename a node, and the args of the nodes that use it (grad names its results ``d_<x>``)."""
         if new in self.nx:
             raise NameConflictError(f"node name {new!r} is already used in graph {self.name!r}")
-        self.nx.add_node(new, **self.nx.nodes[old])
-        for src, _, data in self.nx.in_edges(old, data=True):
-            self.nx.add_edge(src, new, **data)
-        self.nx.remove_node(old)
+        users = list(self.nx.successors(old))
+        nx.relabel_nodes(self.nx, {old: new}, copy=False)
+        for user in users:
+            attrs = self.nx.nodes[user]
+            attrs["args"] = tuple(new if a == old else a for a in attrs["args"])
         return Tensor(self, new)
 
     def lift(self, value):
@@ -388,6 +396,14 @@ def apply(op_name, args, params, name=None):
         raise GraphError(f"{op_name}: at least one argument must be a graphcomp Tensor, "
                          f"got {tuple(type(a).__name__ for a in args)}")
     return graph.apply(op_name, tuple(graph.lift(a) for a in args), params, name)
+
+
+def _same_node_key(op_name, args, params):
+    """What makes two unnamed nodes equal; None when a param is an array (no cheap exact key)."""
+    if any(isinstance(v, np.ndarray) for v in params.values()):
+        return None
+    # repr, not the values: 0.0 == -0.0 and 1 == 1.0 == True, but they are different constants
+    return op_name, tuple(a.name for a in args), repr(sorted(params.items()))
 
 
 @functools.cache

@@ -1,5 +1,7 @@
 """Element-wise ops with NumPy broadcasting; imports graph, op, shapes and codegen.ir."""
+import contextlib
 import numbers
+import operator
 
 import numpy as np
 
@@ -19,12 +21,33 @@ class Elementwise(Op):
 
 
 class Binary(Elementwise):
-    """A Python binary operator."""
+    """A Python binary operator.
+
+    Attributes:
+        fold: the operator on two scalar constants, which become one constant.
+        unit: ``x op unit == x``, so that node is not built (0 for +, 1 for *).
+        commutes: the unit works on the left too.
+    """
 
     symbol = ""
+    fold = None
+    unit = None
+    commutes = False
 
     def infer(self, a, b):
         return super().infer(a, b)
+
+    def simplify(self, a, b):
+        if self.fold is not None and is_scalar_constant(a) and is_scalar_constant(b):
+            with np.errstate(all="ignore"), contextlib.suppress(ArithmeticError):   # 1.0 / 0: left to run time
+                return a.graph.constant(self.fold(a.value, b.value))
+        if self.unit is None:
+            return None
+        shape, dtype = self.infer(a, b)
+        for keep, unit in ((a, b), (b, a)) if self.commutes else ((a, b),):
+            if is_scalar_constant(unit) and unit.value == self.unit and same_type(keep, shape, dtype):
+                return keep
+        return None
 
     def emit(self, a, b):
         return BinOp(self.symbol, a, b)
@@ -45,9 +68,8 @@ class Unary(Elementwise):
         return np_call(self.ufunc, x)
 
 
-def is_constant(t, value):
-    """Whether ``t`` is a scalar constant equal to ``value``."""
-    return t.op == "constant" and t.shape == () and t.value == value
+def is_scalar_constant(t):
+    return t.op == "constant" and t.shape == ()
 
 
 def same_type(t, shape, dtype):
@@ -58,12 +80,7 @@ def same_type(t, shape, dtype):
 class Add(Binary):
     """y = a + b."""
     name, symbol = "add", "+"
-
-    def simplify(self, a, b):
-        for keep, zero in ((a, b), (b, a)):
-            if is_constant(zero, 0) and same_type(keep, *self.infer(a, b)):
-                return keep
-        return None
+    fold, unit, commutes = operator.add, 0, True
 
     def vjp(self, ct, y, a, b):
         return ct, ct
@@ -73,9 +90,7 @@ class Add(Binary):
 class Sub(Binary):
     """y = a - b."""
     name, symbol = "sub", "-"
-
-    def simplify(self, a, b):
-        return a if is_constant(b, 0) and same_type(a, *self.infer(a, b)) else None
+    fold, unit = operator.sub, 0
 
     def vjp(self, ct, y, a, b):
         return ct, -ct
@@ -85,12 +100,7 @@ class Sub(Binary):
 class Mul(Binary):
     """y = a * b."""
     name, symbol = "mul", "*"
-
-    def simplify(self, a, b):
-        for keep, one in ((a, b), (b, a)):
-            if is_constant(one, 1) and same_type(keep, *self.infer(a, b)):
-                return keep
-        return None
+    fold, unit, commutes = operator.mul, 1, True
 
     def vjp(self, ct, y, a, b):
         return ct * b, ct * a
@@ -105,8 +115,7 @@ class Div(Binary):
         shape, _ = super().infer(a, b)
         return shape, np.result_type(weak_value(a), weak_value(b), 0.0).name
 
-    def simplify(self, a, b):
-        return a if is_constant(b, 1) and same_type(a, *self.infer(a, b)) else None
+    fold, unit = operator.truediv, 1
 
     def vjp(self, ct, y, a, b):
         return ct / b, -(ct * y) / b
@@ -118,7 +127,7 @@ class Neg(Elementwise):
     name = "neg"
 
     def simplify(self, x):
-        return x.graph.constant(-x.value, x.dtype) if x.weak and x.op == "constant" else None
+        return x.graph.constant(-x.value) if is_scalar_constant(x) else None
 
     def emit(self, x):
         return UnOp("-", x)

@@ -1,0 +1,74 @@
+"""The graph model: the networkx store, naming, shapes with free dims, weak scalars, shared subexpressions."""
+import networkx as nx
+import numpy as np
+
+import graphcomp as gc
+
+
+def test_store_is_a_networkx_digraph_keyed_by_name():
+    g = gc.Graph("mlp")
+    x = g.input("x", (None, 4))
+    W = g.param("W", (4, 2))
+    h = gc.relu(x @ W, name="h")
+    assert isinstance(g.nx, nx.DiGraph)
+    attrs = g.nx.nodes["h"]
+    assert (attrs["op"], attrs["shape"], attrs["dtype"], attrs["args"]) == ("relu", ("?0", 2), "float64", ("matmul",))
+    assert list(nx.topological_sort(g.nx)) == ["x", "W", "matmul", "h"]
+    assert g.inputs == [x] and g.params == [W] and g["h"] == h
+
+
+def test_auto_names_are_unique_and_deterministic():
+    g = gc.Graph()
+    x = g.input("x", (3,))
+    names = [gc.exp(x * k).name for k in (2.0, 3.0)]
+    assert names == ["exp", "exp_1"]
+    assert [n for n in g.nx if n.startswith("mul")] == ["mul", "mul_1"]
+
+
+def test_free_dims_broadcast_and_stay_named():
+    g = gc.Graph()
+    x = g.input("x", ("batch", 1, 3))
+    b = g.param("b", (4, 1))
+    assert (x + b).shape == ("batch", 4, 3)
+    assert gc.sum(x, axis=0).shape == (1, 3)
+    assert gc.reshape(x, (-1, 3)).shape == ("batch", 3)
+
+
+def test_python_scalars_are_weak_numpy_scalars_are_not():
+    g = gc.Graph(dtype="float32")
+    x = g.input("x", (3,))
+    assert (x * 2.0).dtype == "float32"
+    assert (x * np.float64(2.0)).dtype == "float64"
+    assert (g.input("i", (3,), dtype="int64") * 0.5).dtype == "float64"
+    f = gc.compile([x * 2.0, x * np.float64(2.0)])
+    a, b = f(x=np.ones(3, np.float32))
+    assert (a.dtype, b.dtype) == (np.float32, np.float64)
+
+
+def test_common_subexpressions_are_built_once():
+    g = gc.Graph()
+    x = g.input("x", (3,))
+    assert x + 1.0 == x + 1.0
+    assert (x + 1.0) != (x + 1)          # an int constant is another constant
+    assert g.constant(0.0) != g.constant(-0.0)
+    named = gc.add(x, 1.0, name="named")
+    assert named != x + 1.0               # a name asks for a node of its own
+
+
+def test_scalar_constants_fold():
+    g = gc.Graph()
+    x = g.input("x", (3,))
+    y = x * (g.constant(2.0) * 3)
+    assert y.args[1].op == "constant" and y.args[1].value == 6.0
+    assert x * 1 == x and x + 0 == x and x / 1 == x
+
+
+def test_rename_keeps_users_args():
+    g = gc.Graph()
+    x = g.input("x", (2,))
+    a = gc.exp(x, name="a")
+    b = gc.add(a, a, name="b")
+    g.rename("a", "e")
+    assert g.nx.nodes["b"]["args"] == ("e", "e")
+    assert g.nx.edges["e", "b"]["positions"] == [0, 1]
+    np.testing.assert_allclose(gc.compile(b)(x=np.zeros(2)), [2.0, 2.0])
