@@ -72,3 +72,11 @@ def test_rename_keeps_users_args():
     assert g.nx.nodes["b"]["args"] == ("e", "e")
     assert g.nx.edges["e", "b"]["positions"] == [0, 1]
     np.testing.assert_allclose(gc.compile(b)(x=np.zeros(2)), [2.0, 2.0])
+
+
+def test_inferred_dtypes_match_run_time_for_integer_inputs():
+    g = gc.Graph()
+    i = g.input("i", (3,), dtype="int64")
+    outs = [gc.relu(i), i + 1, i * 2, gc.sum(i), gc.exp(i), i / 2, gc.mean(i), gc.maximum(i, 0)]
+    got = gc.compile(outs)(i=np.array([-1, 0, 2]))
+    assert [np.asarray(v).dtype.name for v in got] == [t.dtype for t in outs]

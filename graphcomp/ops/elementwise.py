@@ -243,7 +243,7 @@ class Relu(Elementwise):
         return x.shape, x.dtype
 
     def emit(self, x):
-        return np_call("maximum", x, Const(0.0))
+        return np_call("maximum", x, Const(0))      # a weak int 0 keeps x's dtype, int or float
 
     def vjp(self, ct, y, x):
         return (ct * (y > 0),)
