@@ -36,7 +36,10 @@ class GradientReport:
         return all(r.ok for r in self.rows)
 
     def __getitem__(self, name):
-        return next(r for r in self.rows if r.name == name)
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
 
     def __str__(self):
         head = (f"gradient check of {self.loss!r}: central differences, eps={self.eps:g}, "
@@ -85,9 +88,11 @@ def check_gradients(loss, wrt, feed, *, eps=1e-6, rtol=1e-5, atol=1e-8, max_chec
     f_loss = compile(loss)
     f_grads = compile(grads)
     values = {k: _float64(np.array(v, copy=True)) for k, v in feed.items()}
-    analytic = f_grads(**{k: values[k] for k in f_grads.inputs if k in values}
-                       | _missing(f_grads.inputs, values))
-    fed = {k: values[k] for k in f_loss.inputs if k in values} | _missing(f_loss.inputs, values)
+    for name in (*f_loss.inputs, *f_grads.inputs, *(w.name for w in wrt)):
+        if name not in values:
+            raise FeedError(f"check_gradients: feed has no value for {name!r}")
+    analytic = f_grads(**{k: values[k] for k in f_grads.inputs})
+    fed = {k: values[k] for k in f_loss.inputs}
     rng = np.random.default_rng(seed)
     rows = []
     for w, a in zip(wrt, analytic):
@@ -120,7 +125,7 @@ def check_gradients(loss, wrt, feed, *, eps=1e-6, rtol=1e-5, atol=1e-8, max_chec
 def _in_float64(loss, wrt, grads):
     """The same nodes in a float64 copy of the graph, unless they are float64 already."""
     graph = loss.graph
-    names = graph.order(graph.upstream([loss.name, *(g.name for g in grads)]))
+    names = graph.order(graph.upstream([loss.name, *(g.name for g in grads), *(w.name for w in wrt)]))
     if all(np.dtype(graph.nx.nodes[n]["dtype"]).kind != "f" or graph.nx.nodes[n]["dtype"] == "float64"
            for n in names):
         return loss, wrt, grads
@@ -142,11 +147,3 @@ def _float64(value):
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(np.float64)
     return value
-
-
-def _missing(names, values):
-    """Raise a FeedError for the first of ``names`` not in ``values``."""
-    for n in names:
-        if n not in values:
-            raise FeedError(f"check_gradients: feed has no value for {n!r}")
-    return {}

@@ -74,3 +74,16 @@ def test_float32_graph_is_checked_in_float64():
     assert report.ok, report
     assert max(r.max_rel_error for r in report.rows) < 1e-6      # float32 arithmetic could not get here
     assert values["W1"].dtype == np.float32
+
+
+def test_unused_node_of_a_float32_graph_gets_a_zero_row():
+    g = gc.Graph(dtype="float32")
+    x = g.param("x", (2,))
+    unused = g.param("unused", (3,))
+    report = gc.check_gradients(gc.sum(x * x), [x, unused],
+                                {"x": np.ones(2, np.float32), "unused": np.ones(3, np.float32)})
+    assert report.ok and report["unused"].max_abs_error == 0
+    with pytest.raises(KeyError):
+        report["nope"]
+    with pytest.raises(gc.FeedError, match="'unused'"):
+        gc.check_gradients(gc.sum(x * x), [x, unused], {"x": np.ones(2, np.float32)})
