@@ -51,7 +51,10 @@ class NumpyPrinter:
         return repr(v)
 
     def _print_Attr(self, node):
-        return f"{self.expr(node.value, _ATOM)}.{node.attr}"
+        value = self.expr(node.value, _ATOM)
+        if isinstance(node.value, ir.Const) and isinstance(node.value.value, (int, float)):
+            value = f"({value})"       # 1.real is a syntax error; (1).real is not
+        return f"{value}.{node.attr}"
 
     def _print_Call(self, node):
         args = [self.print(a) for a in node.args]
