@@ -39,19 +39,33 @@ def grad(y, wrt, grad_output=None):
         raise GraphError(f"grad: y must be a graphcomp Tensor, got {type(y).__name__} {y!r}")
     single = isinstance(wrt, Tensor)
     wrt = [wrt] if single else list(wrt)
-    graph = y.graph
     for w in wrt:
-        if not isinstance(w, Tensor) or w.graph is not graph:
-            raise GraphError(f"grad: {w!r} is not a node of graph {graph.name!r}")
+        if not isinstance(w, Tensor) or w.graph is not y.graph:
+            raise GraphError(f"grad: {w!r} is not a node of graph {y.graph.name!r}")
         if np.dtype(w.dtype).kind != "f":
             raise GradientError(f"grad: cannot differentiate with respect to {w.name!r} "
                                 f"({w.op}, dtype {w.dtype}): only float nodes have gradients")
-    cached = graph._grads.get(y.name, {}) if grad_output is None else {}
+    results = reverse(y, wrt, _seed(y, grad_output) if grad_output is not None else None)
+    return results[0] if single else results
+
+
+def reverse(y, wrt, seed=None, prefix="d_"):
+    """The chain rule from ``y`` back to the ``wrt`` Tensors, seeded with ``seed`` (default 1).
+
+    The total cotangent of each node is named ``<prefix><node>``. Results for
+    the same ``y`` and seed node are built once and reused.
+    """
+    graph = y.graph
+    key = (y.name, None if seed is None else seed.name, prefix)
+    cached = graph._grads.get(key, {})
     if all(cached.get(w.name) in graph.nx for w in wrt):
-        found = [graph[cached[w.name]] for w in wrt]
-        return found[0] if single else found
+        return [graph[cached[w.name]] for w in wrt]
     first_new = graph._count
-    seed = _seed(y, grad_output)
+    if seed is None:
+        seed = _seed(y, None)
+        term = f"d{y.name}/d{{}}"
+    else:
+        term = f"{seed.name} * d{y.name}/d{{}}"
     on_path = _between(graph, [w.name for w in wrt], y.name)
     cts = {y.name: [seed]}
     done = {}          # node name -> its total cotangent
@@ -61,7 +75,7 @@ def grad(y, wrt, grad_output=None):
         if parts is None:
             continue
         node = graph[name]
-        done[name] = ct = _total(graph, node, parts, y, first_new, totals)
+        done[name] = ct = _total(graph, node, parts, term.format(name), prefix, first_new, totals)
         totals.add(ct.name)
         args = node.args
         if not args:
@@ -74,14 +88,14 @@ def grad(y, wrt, grad_output=None):
             for arg, g in zip(args, in_cts):
                 if g is not None and arg.name in on_path:
                     cts.setdefault(arg.name, []).append(_sum_to(g, arg))
-    results = [done.get(w.name) or zeros_like(w, name=graph.unique_name(f"d_{w.name}")) for w in wrt]
+    results = [done.get(w.name) or zeros_like(w, name=graph.unique_name(f"{prefix}{w.name}")) for w in wrt]
     _prune(graph, first_new, results)
-    if grad_output is None:
-        graph._grads.setdefault(y.name, {}).update({w.name: r.name for w, r in zip(wrt, results)})
-    return results[0] if single else results
+    graph._grads.setdefault(key, {}).update({w.name: r.name for w, r in zip(wrt, results)})
+    return results
 
 
 def _seed(y, grad_output):
+    """The cotangent of ``y``: 1 for a scalar, else ``grad_output`` checked against ``y``'s shape."""
     if grad_output is None:
         if y.shape != ():
             raise GradientError(f"grad: {y.name!r} has shape {format_shape(y.shape)}; give "
@@ -104,22 +118,21 @@ def _between(graph, sources, target):
     return found
 
 
-def _total(graph, node, parts, y, first_new, totals):
-    """Add up the cotangent contributions of ``node`` into one node named ``d_<node>``.
+def _total(graph, node, parts, note, prefix, first_new, totals):
+    """Add up the cotangent contributions of ``node`` into one node named ``<prefix><node>``.
 
     A single contribution that this call just built and that is no other
     node's total is renamed instead.
     """
-    note = f"d{y.name}/d{node.name}"
     if len(parts) == 1:
         ct = parts[0]
         attrs = ct._attrs
         if attrs["index"] < first_new or OPS[attrs["op"]].inline or ct.name in totals:
             return ct
-        ct = graph.rename(ct.name, graph.unique_name(f"d_{node.name}"))
+        ct = graph.rename(ct.name, graph.unique_name(f"{prefix}{node.name}"))
         ct._attrs["note"] = f"{note}: {attrs['note']}"
         return ct
-    name = graph.unique_name(f"d_{node.name}")
+    name = graph.unique_name(f"{prefix}{node.name}")
     with graph.noting(f"{note}: sum over its {len(parts)} uses"):
         total = parts[0]
         for i, p in enumerate(parts[1:], 2):

@@ -8,7 +8,7 @@ import types
 
 import numpy as np
 
-from ..autodiff import grad
+from ..autodiff import grad, reverse
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
@@ -83,24 +83,28 @@ def compile_training(loss, params):
             raise GraphError(f"compile_training: {p.name!r} is a {p.op} node; only fed nodes "
                              "(params, inputs) can be trained")
     grads = grad(loss, params)
+    # NOTE: every VJP is linear in its cotangent, so seeding the chain rule with lr
+    # instead of 1 gives lr * gradient at no extra cost (it scales the first scalar
+    # term); train_step then updates with W -= step_W: one array op per param, not two.
+    lr = _learning_rate(graph, loss.dtype)
+    steps = reverse(loss, params, seed=lr, prefix="step_")
     forward_nodes = needed(graph, [loss.name])
     forward_set = set(forward_nodes)
-    all_nodes = needed(graph, [loss.name, *(g.name for g in grads)])
     param_names = [p.name for p in params]
-    data = [n for n in leaves(graph, all_nodes) if n not in param_names]
+    backward_nodes = [n for n in needed(graph, [loss.name, *(g.name for g in grads)]) if n not in forward_set]
+    step_nodes = [n for n in needed(graph, [loss.name, *(g.name for g in steps)]) if n not in forward_set]
+    data = [n for n in leaves(graph, forward_nodes + backward_nodes) if n not in param_names]
     for n in data:
         if n in ("params", "lr"):
             raise GraphError(f"input {n!r}: the name is taken by train_step(params, ..., lr)")
-    backward_nodes = [n for n in all_nodes if n not in forward_set]
 
-    name = Namer()
+    name = Namer({lr.name: "lr"})
     emitter = Emitter(graph, name)
     saved = graph.order({a for n in backward_nodes for a in graph.nx.nodes[n]["args"]
                          if a in forward_set and not OPS[graph.nx.nodes[a]["op"]].inline})
-    returned = [loss.name, *(g.name for g in grads)]
     fwd = emitter.statements(forward_nodes, keep=[loss.name, *saved])
-    bwd = emitter.statements(backward_nodes, keep=returned)
-    step_body = emitter.statements(forward_nodes + backward_nodes, keep=returned)
+    bwd = emitter.statements(backward_nodes, keep=[g.name for g in grads])
+    step_body = emitter.statements(forward_nodes + step_nodes, keep=[loss.name, *(g.name for g in steps)])
     grad_refs = tuple(emitter.output(g.name) for g in grads)
     loss_ref = emitter.output(loss.name)
     args = tuple(name(n) for n in param_names + data)
@@ -113,18 +117,28 @@ def compile_training(loss, params):
         (*([Assign(cache, Name("cache"))] if saved else []), *bwd, Return(Tuple(grad_refs))),
         f"Return the gradients of {loss.name!r} for {', '.join(param_names)}, in PARAMS order.")
     load = [Assign(Name(name(p)), Index(Name("params"), Const(p))) for p in param_names]
-    update = [AugAssign(Name(name(p)), "-", BinOp("*", Name("lr"), ref), f"SGD step for {p}")
-              for p, ref in zip(param_names, grad_refs)]
+    update = [AugAssign(Name(name(p)), "-", emitter.output(s.name), f"SGD step: {p} -= lr * d{loss.name}/d{p}")
+              for p, s in zip(param_names, steps)]
     step = FunctionDef(
         "train_step", ("params", *(name(n) for n in data), "lr"),
         (*load, *step_body, *update, Return(loss_ref)),
         "One SGD step: forward, backward, then params[name] -= lr * gradient, in place.\n\n"
-        "Returns the loss before the step.")
+        "The backward pass is seeded with lr instead of 1, so each step_<node> is lr times\n"
+        "the gradient. Returns the loss before the step.")
     module = Module(
         _module_doc(graph, "trains: forward(), backward() and train_step()"), ("numpy as np",),
         (_constants({"PARAMS": tuple(param_names), "INPUTS": _specs(graph, data)}),
          *emitter.helper_sources(), forward, backward, step))
     return TrainingStep(graph, NumpyPrinter().print(module), param_names, data)
+
+
+def _learning_rate(graph, dtype):
+    """The scalar input node standing for train_step's ``lr`` (one per graph and dtype)."""
+    for node in graph.inputs:
+        if node._attrs["note"] == "learning rate" and node.dtype == dtype:
+            return node
+    with graph.noting("learning rate"):
+        return graph.input(graph.unique_name("lr"), (), dtype)
 
 
 def _graph_of(tensors):

@@ -14,9 +14,10 @@ class Namer:
     ``"__import__('os')"`` becomes ``__import____os__``; clashes get ``_2``, ``_3``.
     """
 
-    def __init__(self, reserved=()):
-        self._taken = set(RESERVED) | set(reserved)
-        self._names = {}
+    def __init__(self, bound=None):
+        """``bound`` gives some nodes a fixed identifier, even a reserved one (train_step's ``lr``)."""
+        self._names = dict(bound or {})
+        self._taken = set(RESERVED) | set(self._names.values())
 
     def __call__(self, node_name):
         if node_name not in self._names:
