@@ -14,3 +14,14 @@ def test_readme_backward_pass_is_current():
     generated = source[source.index("def backward"):source.index("def train_step")].strip()
     shown = re.search(r"```python\n(def backward.*?)```", README.read_text(), re.S).group(1).strip()
     assert shown == generated
+
+
+def test_codegen_doc_excerpts_are_current():
+    g, loss, params = build()
+    source = gc.compile_training(loss, params).source.splitlines()
+    doc = (README.parent / "docs" / "codegen.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    lines = [line for block in blocks for line in block.splitlines() if line.strip() not in ("", "...")]
+    assert len(lines) > 10
+    missing = [line for line in lines if line not in source]
+    assert not missing
