@@ -174,10 +174,9 @@ class Graph:
             raise NameConflictError(f"node name {name!r} is already used by a "
                                     f"{self.nx.nodes[name]['op']} node in graph {self.name!r}")
         label = op_name if name is None else f"node {name!r} ({op_name})"
-        try:
-            signature(op).bind(*args, **params)
-        except TypeError as e:
-            raise OpError(f"{label}: {e}") from None
+        problem = arity(op).mismatch(len(args), params)
+        if problem:
+            raise OpError(f"{label}: {problem}")
         try:
             params = op.normalize(*args, **params)
         except GraphError as e:
@@ -211,14 +210,19 @@ class Graph:
         return Tensor(self, name)
 
     def rename(self, old, new):
-        """Rename a node, and the args of the nodes that use it (grad names its results ``d_<x>``)."""
+        """Rename a node, and the args of the nodes that use it (grad names its results ``d_<x>``).
+
+        Costs the node's degree (``nx.relabel_nodes`` scans the whole graph).
+        """
         if new in self.nx:
             raise NameConflictError(f"node name {new!r} is already used in graph {self.name!r}")
-        users = list(self.nx.successors(old))
-        nx.relabel_nodes(self.nx, {old: new}, copy=False)
-        for user in users:
-            attrs = self.nx.nodes[user]
-            attrs["args"] = tuple(new if a == old else a for a in attrs["args"])
+        g = self.nx
+        g.add_node(new, **g.nodes[old])
+        g.add_edges_from((src, new, data) for src, _, data in g.in_edges(old, data=True))
+        g.add_edges_from((new, dst, data) for _, dst, data in g.out_edges(old, data=True))
+        for user in g.successors(old):
+            g.nodes[user]["args"] = tuple(new if a == old else a for a in g.nodes[user]["args"])
+        g.remove_node(old)
         return Tensor(self, new)
 
     def lift(self, value):
@@ -406,10 +410,32 @@ def _same_node_key(op_name, args, params):
     return op_name, tuple(a.name for a in args), repr(sorted(params.items()))
 
 
+class _Arity:
+    """How many args and which params an op takes, read once from its signature."""
+
+    def __init__(self, signature):
+        kinds = [p.kind for p in signature.parameters.values()]
+        self.variadic = inspect.Parameter.VAR_POSITIONAL in kinds
+        self.args = kinds.count(inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        keyword = [p for p in signature.parameters.values() if p.kind == inspect.Parameter.KEYWORD_ONLY]
+        self.allowed = {p.name for p in keyword}
+        self.required = {p.name for p in keyword if p.default is inspect.Parameter.empty}
+
+    def mismatch(self, n_args, params):
+        """Why ``n_args`` args and ``params`` do not fit, or "" if they do."""
+        if n_args != self.args and not (self.variadic and n_args >= self.args):
+            return f"takes {self.args} tensor argument(s), got {n_args}"
+        unknown = sorted(set(params) - self.allowed)
+        if unknown:
+            return f"unknown param {unknown[0]!r} (takes {sorted(self.allowed)})"
+        missing = sorted(self.required - set(params))
+        return f"missing param {missing[0]!r}" if missing else ""
+
+
 @functools.cache
-def signature(op):
+def arity(op):
     """The args and params an op takes: those of its ``normalize`` if it has one, else of ``infer``."""
-    return inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer)
+    return _Arity(inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer))
 
 
 def dtype_name(dtype, what):
