@@ -1,0 +1,1 @@
+"""Code generation: IR, printer, identifiers, emission and the compiled-module wrappers."""
