@@ -1,10 +1,10 @@
 """Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops, shapes."""
 import numpy as np
 
+from . import ops  # noqa: F401 - registers the ops that VJPs build
 from .errors import GradientError, GraphError, ShapeError
-from .graph import Tensor
+from .graph import F, Tensor
 from .op import OPS
-from .ops import add, sum, zeros_like
 from .shapes import format_shape, sum_to_axes
 
 
@@ -56,10 +56,10 @@ def reverse(y, wrt, seed=None, prefix="d_"):
     the same ``y`` and seed node are built once and reused.
     """
     graph = y.graph
-    key = (y.name, None if seed is None else seed.name, prefix)
+    key = (y.id, None if seed is None else seed.id, prefix)
     cached = graph._grads.get(key, {})
-    if all(cached.get(w.name) in graph.nx for w in wrt):
-        return [graph[cached[w.name]] for w in wrt]
+    if all(cached.get(w.id) in graph._names for w in wrt):
+        return [Tensor(graph, cached[w.id]) for w in wrt]
     first_new = graph._count
     if seed is None:
         seed = _seed(y, None)
@@ -69,28 +69,32 @@ def reverse(y, wrt, seed=None, prefix="d_"):
     on_path = _between(graph, [w.name for w in wrt], y.name)
     cts = {y.name: [seed]}
     done = {}          # node name -> its total cotangent
-    totals = set()     # names of those totals
+    totals = set()     # ids of those totals
     for name in reversed(graph.order(on_path)):
         parts = cts.pop(name, None)
         if parts is None:
             continue
         node = graph[name]
         done[name] = ct = _total(graph, node, parts, term.format(name), prefix, first_new, totals)
-        totals.add(ct.name)
+        totals.add(ct.id)
         args = node.args
         if not args:
             continue
         op = OPS[node.op]
-        with graph.noting(f"VJP of {node.name} = {op.formula(*node._attrs['args'], **node.params)}"):
+        if op.vjp is None:
+            raise GradientError(f"cannot differentiate node {name!r}: op {node.op!r} has no vjp rule "
+                                "(an op without a gradient must say so with vjp = no_gradient)")
+        with graph.noting(f"VJP of {name} = {op.formula(*node._attrs['args'], **node.params)}"):
             in_cts = op.vjp(ct, node, *args, **node.params)
             if len(in_cts) != len(args):
                 raise GraphError(f"op {node.op!r}: vjp gave {len(in_cts)} cotangents for {len(args)} args")
-            for arg, g in zip(args, in_cts):
+            for arg, g in zip(args, in_cts, strict=True):
                 if g is not None and arg.name in on_path:
                     cts.setdefault(arg.name, []).append(_sum_to(g, arg))
-    results = [done.get(w.name) or zeros_like(w, name=graph.unique_name(f"{prefix}{w.name}")) for w in wrt]
+    results = [done[w.name] if w.name in done else F.zeros_like(w, name=graph.unique_name(f"{prefix}{w.name}"))
+               for w in wrt]
     _prune(graph, first_new, results)
-    graph._grads.setdefault(key, {}).update({w.name: r.name for w, r in zip(wrt, results)})
+    graph._grads.setdefault(key, {}).update({w.id: r.id for w, r in zip(wrt, results)})
     return results
 
 
@@ -127,7 +131,7 @@ def _total(graph, node, parts, note, prefix, first_new, totals):
     if len(parts) == 1:
         ct = parts[0]
         attrs = ct._attrs
-        if attrs["index"] < first_new or OPS[attrs["op"]].inline or ct.name in totals:
+        if ct.id < first_new or OPS[attrs["op"]].inline or ct.id in totals:
             return ct
         ct = graph.rename(ct.name, graph.unique_name(f"{prefix}{node.name}"))
         ct._attrs["note"] = f"{note}: {attrs['note']}"
@@ -136,7 +140,7 @@ def _total(graph, node, parts, note, prefix, first_new, totals):
     with graph.noting(f"{note}: sum over its {len(parts)} uses"):
         total = parts[0]
         for i, p in enumerate(parts[1:], 2):
-            total = add(total, p, name=name if i == len(parts) else None)
+            total = F.add(total, p, name=name if i == len(parts) else None)
     return total
 
 
@@ -146,14 +150,13 @@ def _sum_to(g, x):
         return g
     lead, keep = sum_to_axes(g.shape, x.shape)
     if lead:
-        g = sum(g, lead)
+        g = F.sum(g, lead)
     if keep:
-        g = sum(g, keep, keepdims=True)
+        g = F.sum(g, keep, keepdims=True)
     return g
 
 
 def _prune(graph, first_new, results):
     """Drop nodes this call added that no result needs (VJP parts of non-wrt args)."""
     keep = graph.upstream([r.name for r in results])
-    dead = [n for n, i in graph.nx.nodes(data="index") if i >= first_new and n not in keep]
-    graph.nx.remove_nodes_from(dead)
+    graph.remove([n for n, i in graph.nx.nodes(data="index") if i >= first_new and n not in keep])

@@ -6,7 +6,8 @@ import numpy as np
 from .autodiff import grad
 from .codegen.compiled import compile
 from .errors import FeedError, GradientError
-from .graph import Graph
+from .graph import Graph, Tensor
+from .op import OPS
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,22 @@ def check_gradients(loss, wrt, feed, *, eps=1e-6, rtol=1e-5, atol=1e-8, max_chec
 
     Raises:
         FeedError: a needed value is missing or malformed.
-        GradientError: ``gradients`` does not match ``wrt``.
+        GradientError: ``gradients`` does not match ``wrt``, or a ``wrt`` node
+            is computed rather than fed.
     """
     wrt = list(wrt)
+    for w in wrt:
+        if isinstance(w, Tensor) and not OPS[w.op].leaf:
+            raise GradientError(f"check_gradients: {w.name!r} is computed ({w.op}), not fed; central "
+                                "differences perturb fed values, so check the params or inputs it comes from")
     grads = grad(loss, wrt) if gradients is None else list(gradients)
     if len(grads) != len(wrt):
         raise GradientError(f"check_gradients: {len(grads)} gradients for {len(wrt)} nodes")
     loss, wrt, grads = _in_float64(loss, wrt, grads)
     f_loss = compile(loss)
     f_grads = compile(grads)
-    values = {k: _float64(np.array(v, copy=True)) for k, v in feed.items()}
+    # C order, so that flat views below perturb the very arrays that are fed
+    values = {k: _float64(np.array(v, copy=True, order="C")) for k, v in feed.items()}
     for name in (*f_loss.inputs, *f_grads.inputs, *(w.name for w in wrt)):
         if name not in values:
             raise FeedError(f"check_gradients: feed has no value for {name!r}")

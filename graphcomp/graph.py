@@ -15,9 +15,9 @@ import itertools
 import networkx as nx
 import numpy as np
 
-from .errors import DTypeError, GraphError, NameConflictError, OpError, UnknownNodeError
+from .errors import DTypeError, GraphError, NameConflictError, OpError, ShapeError, UnknownNodeError
 from .op import OPS, Op
-from .shapes import format_shape, normalize_shape
+from .shapes import format_shape, is_anonymous, is_free, normalize_shape, unifying
 
 
 class Graph:
@@ -42,12 +42,13 @@ class Graph:
         self.dtype = dtype_name(dtype, f"graph {name!r}")
         self.nx = nx.DiGraph(name=name)
         self._count = 0
+        self._names = {}     # node id (its creation index) -> current name; Tensors hold the id
         self._autonames = {}
         self._note = None
         self._temps = 0
         self._anonymous = itertools.count()     # numbers the free dims given as None
-        self._made = {}      # (op, args, params) -> the unnamed node computing it
-        self._grads = {}     # loss name -> {node name: gradient node name}, so grad reuses them
+        self._dims = {}      # free dim -> the dim it was unified with (a union-find forest)
+        self._grads = {}     # (y id, seed id, prefix) -> {node id: gradient node id}, so grad reuses them
 
     def __repr__(self):
         return f"Graph({self.name!r}, {self.nx.number_of_nodes()} nodes)"
@@ -58,7 +59,7 @@ class Graph:
     def __getitem__(self, name):
         if name not in self.nx:
             raise UnknownNodeError(f"graph {self.name!r} has no node {name!r}")
-        return Tensor(self, name)
+        return Tensor(self, self.nx.nodes[name]["index"])
 
     def input(self, name, shape, dtype=None):
         """Declare a value fed at run time (data, labels).
@@ -111,19 +112,23 @@ class Graph:
     @property
     def inputs(self):
         """Input nodes in declaration order."""
-        return [Tensor(self, n) for n, op in self.nx.nodes(data="op") if op == "input"]
+        return [self[n] for n, op in self.nx.nodes(data="op") if op == "input"]
 
     @property
     def params(self):
         """Param nodes in declaration order."""
-        return [Tensor(self, n) for n, op in self.nx.nodes(data="op") if op == "param"]
+        return [self[n] for n, op in self.nx.nodes(data="op") if op == "param"]
 
     def _leaf(self, op, name, shape, dtype):
         if not isinstance(name, str):
             raise GraphError(f"{op} name must be a str, got {name!r}")
-        shape = normalize_shape(shape, f"{op} {name!r}", self._anonymous)
+        shape = normalize_shape(shape, f"{op} {name!r}", self.free_dim)
         dtype = self._dtype(dtype, f"{op} {name!r}")
         return self.apply(op, (), {"shape": shape, "dtype": dtype}, name)
+
+    def free_dim(self):
+        """A new anonymous free dim (what ``None`` in a shape becomes)."""
+        return f"?{next(self._anonymous)}"
 
     def _dtype(self, dtype, what):
         return dtype_name(self.dtype if dtype is None else dtype, what)
@@ -159,7 +164,8 @@ class Graph:
         """Add a node computing ``op_name(*args, **params)``; return its Tensor.
 
         This is the one way nodes enter the graph: it checks names, asks the
-        op to normalize params and infer shape and dtype, and records args.
+        op to normalize params and infer shape and dtype, and records args and
+        the free dims that inference unified.
         """
         op = OPS.get(op_name)
         if op is None:
@@ -181,38 +187,36 @@ class Graph:
             params = op.normalize(*args, **params)
         except GraphError as e:
             raise type(e)(f"{label}: {e}") from None
-        key = None
         if name is None:
             found = op.simplify(*args, **params)
             if found is not None:
                 return found
-            # NOTE: the same op on the same args with the same params is the same value
-            # (ops are pure), so an unnamed node is built once: common subexpressions fold.
-            key = _same_node_key(op_name, args, params)
-            if self._made.get(key) in self.nx:
-                return Tensor(self, self._made[key])
             name = self.unique_name(op_name) if self._note is None else self._temp_name()
         try:
-            shape, dtype = op.infer(*args, **params)
+            with unifying() as unified:
+                shape, dtype = op.infer(*args, **params)
+            for a, b in unified:
+                self._unify(a, b)
         except GraphError as e:
             raise type(e)(f"node {name!r} ({op_name}): {e}") from None
+        index = self._count
         self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
                          args=tuple(a.name for a in args), params=params,
-                         weak=shape == () and op.weak(**params), index=self._count, note=self._note)
+                         weak=shape == () and op.weak(**params), index=index, note=self._note)
         self._count += 1
-        if key is not None:
-            self._made[key] = name
+        self._names[index] = name
         for pos, a in enumerate(args):
             if self.nx.has_edge(a.name, name):
                 self.nx.edges[a.name, name]["positions"].append(pos)
             else:
                 self.nx.add_edge(a.name, name, positions=[pos])
-        return Tensor(self, name)
+        return Tensor(self, index)
 
     def rename(self, old, new):
         """Rename a node, and the args of the nodes that use it (grad names its results ``d_<x>``).
 
-        Costs the node's degree (``nx.relabel_nodes`` scans the whole graph).
+        Tensors of the node follow: they hold its id, not its name. Costs the
+        node's degree (``nx.relabel_nodes`` scans the whole graph).
         """
         if new in self.nx:
             raise NameConflictError(f"node name {new!r} is already used in graph {self.name!r}")
@@ -223,7 +227,34 @@ class Graph:
         for user in g.successors(old):
             g.nodes[user]["args"] = tuple(new if a == old else a for a in g.nodes[user]["args"])
         g.remove_node(old)
-        return Tensor(self, new)
+        self._names[g.nodes[new]["index"]] = new
+        return self[new]
+
+    def remove(self, names):
+        """Drop nodes that nothing uses any more (grad prunes the VJP parts it did not need)."""
+        for n in names:
+            del self._names[self.nx.nodes[n]["index"]]
+        self.nx.remove_nodes_from(names)
+
+    def dim(self, dim):
+        """The dim that ``dim`` was unified with while the graph was built: a static size, a
+        named free dim, or an anonymous free dim standing for its class (itself if none)."""
+        root = dim
+        while root in self._dims:
+            root = self._dims[root]
+        return root
+
+    def _unify(self, a, b):
+        """Record that free dims ``a`` and ``b`` (or a free dim and a size) must be equal."""
+        a, b = self.dim(a), self.dim(b)
+        if a == b:
+            return
+        if not is_free(a) and not is_free(b):
+            raise ShapeError(f"a free dim was taken to be both {a} and {b} while building graph "
+                             f"{self.name!r}")
+        # the root is the most telling member: a size, then a named dim, then an anonymous one
+        root, other = sorted((a, b), key=lambda d: 0 if not is_free(d) else 1 + is_anonymous(d))
+        self._dims[other] = root
 
     def lift(self, value):
         """A Tensor for ``value``: Tensors pass through, anything else becomes a constant."""
@@ -261,11 +292,21 @@ class Tensor:
     add nodes to the graph and return new Tensors.
     """
 
-    __slots__ = ("graph", "name")
+    __slots__ = ("graph", "id")
+    # NOTE: NumPy defers to our reflected operators: ndarray + Tensor is a Tensor, not an object array
+    __array_ufunc__ = None
 
-    def __init__(self, graph, name):
+    def __init__(self, graph, id):   # noqa: A002 - the node's creation index
         self.graph = graph
-        self.name = name
+        self.id = id
+
+    @property
+    def name(self):
+        """The node's name (grad may rename a node it built; the handle follows)."""
+        try:
+            return self.graph._names[self.id]
+        except KeyError:
+            raise UnknownNodeError(f"node #{self.id} of graph {self.graph.name!r} was removed") from None
 
     @property
     def _attrs(self):
@@ -298,7 +339,7 @@ class Tensor:
     @property
     def args(self):
         """Argument Tensors, in order."""
-        return tuple(Tensor(self.graph, a) for a in self._attrs["args"])
+        return tuple(self.graph[a] for a in self._attrs["args"])
 
     @property
     def weak(self):
@@ -315,13 +356,14 @@ class Tensor:
                 f"{self.dtype}>")
 
     def __eq__(self, other):
-        return isinstance(other, Tensor) and other.graph is self.graph and other.name == self.name
+        return isinstance(other, Tensor) and other.graph is self.graph and other.id == self.id
 
     def __hash__(self):
-        return hash((id(self.graph), self.name))
+        return hash((id(self.graph), self.id))
 
     def __bool__(self):
-        return True
+        raise GraphError(f"the truth value of Tensor {self.name!r} is only known when the graph runs; "
+                         "use gc.where, gc.maximum or gc.minimum instead of if, and, or, max, min")
 
     def _binary(self, op_name, other, reflected=False):
         other = self.graph.lift(other)
@@ -402,24 +444,18 @@ def apply(op_name, args, params, name=None):
     return graph.apply(op_name, tuple(graph.lift(a) for a in args), params, name)
 
 
-def _same_node_key(op_name, args, params):
-    """What makes two unnamed nodes equal; None when a param is an array (no cheap exact key)."""
-    if any(isinstance(v, np.ndarray) for v in params.values()):
-        return None
-    # repr, not the values: 0.0 == -0.0 and 1 == 1.0 == True, but they are different constants
-    return op_name, tuple(a.name for a in args), repr(sorted(params.items()))
-
-
 class _Arity:
     """How many args and which params an op takes, read once from its signature."""
 
     def __init__(self, signature):
-        kinds = [p.kind for p in signature.parameters.values()]
-        self.variadic = inspect.Parameter.VAR_POSITIONAL in kinds
-        self.args = kinds.count(inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        keyword = [p for p in signature.parameters.values() if p.kind == inspect.Parameter.KEYWORD_ONLY]
-        self.allowed = {p.name for p in keyword}
-        self.required = {p.name for p in keyword if p.default is inspect.Parameter.empty}
+        params = list(signature.parameters.values())
+        self.signature = signature
+        self.tensors = [p.name for p in params if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        self.variadic = next((p.name for p in params if p.kind == inspect.Parameter.VAR_POSITIONAL), None)
+        self.args = len(self.tensors)
+        self.keyword = [p for p in params if p.kind == inspect.Parameter.KEYWORD_ONLY]
+        self.allowed = {p.name for p in self.keyword}
+        self.required = {p.name for p in self.keyword if p.default is inspect.Parameter.empty}
 
     def mismatch(self, n_args, params):
         """Why ``n_args`` args and ``params`` do not fit, or "" if they do."""
@@ -436,6 +472,58 @@ class _Arity:
 def arity(op):
     """The args and params an op takes: those of its ``normalize`` if it has one, else of ``infer``."""
     return _Arity(inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer))
+
+
+TensorLike = "Tensor | np.ndarray | float | int | bool"
+
+
+@functools.cache
+def op_function(op):
+    """The public function of a registered op, made from its class: ``gc.sum(x, axis=None,
+    keepdims=False, *, name=None)``.
+
+    Its tensor args come first, then the op's params (positional too, in the
+    order the op declares them, unless the op takes any number of tensors),
+    then ``name``. Numbers and arrays among the tensor args become constants.
+    """
+    shape = arity(op)
+    P = inspect.Parameter
+    params = [P(t, P.POSITIONAL_OR_KEYWORD, annotation=TensorLike) for t in shape.tensors]
+    if shape.variadic:
+        params.append(P(shape.variadic, P.VAR_POSITIONAL, annotation=TensorLike))
+    positional = not shape.variadic
+    for p in shape.keyword:
+        positional = positional and (p.default is not P.empty or params[-1].default is P.empty)
+        params.append(p.replace(kind=P.POSITIONAL_OR_KEYWORD if positional else P.KEYWORD_ONLY))
+    params.append(P("name", P.KEYWORD_ONLY, default=None, annotation="str | None"))
+    signature = inspect.Signature(params, return_annotation="Tensor")
+
+    def function(*args, **kwargs):
+        values = signature.bind(*args, **kwargs).arguments
+        name = values.pop("name", None)
+        tensors = tuple(values.pop(t) for t in shape.tensors) + tuple(values.pop(shape.variadic, ()))
+        return apply(op.name, tensors, values, name)
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__module__ = "graphcomp"
+    function.__doc__ = type(op).__doc__
+    function.__signature__ = signature
+    function.__annotations__ = {p.name: p.annotation for p in params if p.annotation is not P.empty}
+    function.__annotations__["return"] = "Tensor"
+    return function
+
+
+class _OpFunctions:
+    """``F.<op>(...)``: the function of each registered op, for code that builds nodes (VJPs)."""
+
+    def __getattr__(self, name):
+        op = OPS.get(name)
+        if op is None:
+            raise AttributeError(f"no op {name!r} is registered")
+        return op_function(op)
+
+
+F = _OpFunctions()
 
 
 def dtype_name(dtype, what):

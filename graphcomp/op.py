@@ -2,21 +2,39 @@
 
 An op is one class: ``infer`` gives the output shape and dtype, ``emit``
 builds the NumPy expression (code IR), ``vjp`` builds the gradient from
-other ops. Autodiff and codegen only ever ask the op; they never name it.
+other ops. Registering the class is all it takes for the op to be callable
+as ``gc.<name>`` (see ``graph.op_function``). Autodiff and codegen only ever
+ask the op; they never name it.
 """
 import numpy as np
 
-from .errors import DTypeError
+from .errors import DTypeError, OpError
 
 OPS = {}
 
 
 def register(cls):
-    """Class decorator: add one instance of an op class to ``OPS``."""
-    if cls.name in OPS:
-        raise ValueError(f"op {cls.name!r} is registered twice")
+    """Class decorator: add one instance of an op class to ``OPS`` under ``cls.name``.
+
+    Running the same definition again (a re-run notebook cell, a reloaded
+    module: same module and class name) replaces the op; another class
+    claiming a name that is taken raises OpError.
+    """
+    old = OPS.get(cls.name)
+    if old is not None and (type(old).__module__, type(old).__qualname__) != (cls.__module__, cls.__qualname__):
+        raise OpError(f"op name {cls.name!r} is taken by {type(old).__module__}.{type(old).__qualname__}; "
+                      f"{cls.__module__}.{cls.__qualname__} needs another name")
     OPS[cls.name] = cls()
     return cls
+
+
+def no_gradient(self, ct, y, *args, **params):
+    """The VJP of an op whose derivative is zero wherever it exists (comparisons, sign, counts).
+
+    Ops declare it with ``vjp = no_gradient``; an op that declares nothing
+    has no rule, and ``grad`` refuses to differentiate through it.
+    """
+    return (None,) * len(args)
 
 
 class Op:
@@ -24,20 +42,24 @@ class Op:
 
     Attributes:
         name: registry key, public function name and ``op`` node attribute.
+        public: whether ``gc.<name>`` exists (leaves and internal helpers have none).
         inline: the op is a literal or a free view; codegen writes it into
             its users' expressions instead of giving it a statement.
-        view: the output may share memory with an argument (reshape,
-            broadcast), so codegen never writes into it or what it views.
         leaf: the value is fed at run time (an argument of generated code).
         helpers: module-level helper functions (name -> source) that
             ``emit`` calls; written once into each generated module.
+        vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
+            arg, built from ops, with None for an arg that gets none (an
+            integer arg, a piecewise-constant op). None (the default) means
+            the op has no rule: ``grad`` raises rather than assume zero.
     """
 
     name = ""
+    public = True
     inline = False
-    view = False
     leaf = False
     helpers = {}
+    vjp = None
 
     def weak(self, **params):
         """Whether a scalar output is a Python scalar at run time, so weakly typed (NumPy 2)."""
@@ -54,10 +76,6 @@ class Op:
     def emit(self, *args, **params):
         """Return the code IR expression computing the output from arg expressions."""
         raise NotImplementedError
-
-    def vjp(self, ct, y, *args, **params):
-        """Return one cotangent Tensor (or None) per arg, built from ops."""
-        return (None,) * len(args)
 
     def simplify(self, *args, **params):
         """Return an existing Tensor equal to the result, or None to build a node."""
@@ -92,3 +110,9 @@ def require_float(t, what):
     """Raise DTypeError unless tensor ``t`` has a floating dtype."""
     if np.dtype(t.dtype).kind != "f":
         raise DTypeError(f"{what} needs a floating-point input, got {t.name!r} of dtype {t.dtype}")
+
+
+def refuse_bool(t, what):
+    """Raise DTypeError if tensor ``t`` is bool (NumPy refuses -b, b - b and sign(b) when run)."""
+    if t.dtype == "bool":
+        raise DTypeError(f"{what} is not defined for bool {t.name!r}; cast it to a number first")

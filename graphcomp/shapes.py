@@ -2,8 +2,14 @@
 
 A dim is an ``int`` (static size) or a ``str`` (a free dim such as ``"batch"``,
 bound when values are fed). ``None`` in a user-given shape becomes a fresh
-anonymous free dim named ``"?k"``; two anonymous dims are never assumed equal.
+anonymous free dim named ``"?k"``. Where shape inference has to assume that a
+free dim equals another dim (broadcasting ``(None,)`` against ``(5,)``, a
+matmul's inner dims), it records the pair with ``unified``; the graph keeps
+them and fed values are checked against them.
 """
+import contextlib
+import contextvars
+
 import numpy as np
 
 from .errors import ShapeError
@@ -22,14 +28,14 @@ def is_anonymous(dim):
 def normalize_shape(shape, what, anonymous):
     """Turn a user shape (ints, names, None) into a tuple of dims.
 
-    ``anonymous`` is an iterator of numbers that name the dims given as None.
+    ``anonymous()`` makes the dim that stands for a None.
     """
     if isinstance(shape, (int, str)) or shape is None:
         shape = (shape,)
     dims = []
     for dim in shape:
         if dim is None:
-            dims.append(f"?{next(anonymous)}")
+            dims.append(anonymous())
         elif isinstance(dim, str) and dim.isidentifier():
             dims.append(dim)
         elif isinstance(dim, int) and not isinstance(dim, bool) and dim >= 0:
@@ -46,24 +52,54 @@ def format_shape(shape):
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+_UNIFIED = contextvars.ContextVar("unified", default=None)
+
+
+@contextlib.contextmanager
+def unifying():
+    """Collect the ``(dim, dim)`` pairs that inference inside the block assumed equal."""
+    found = []
+    token = _UNIFIED.set(found)
+    try:
+        yield found
+    finally:
+        _UNIFIED.reset(token)
+
+
+def unified(a, b):
+    """Note that dims ``a`` and ``b`` must be equal at run time (at least one is free)."""
+    found = _UNIFIED.get()
+    if found is not None and a != b:
+        found.append((a, b))
+
+
 def dims_compatible(a, b):
-    """Whether two dims may be equal at run time."""
-    return a == b or is_free(a) or is_free(b)
+    """Whether two dims may be equal at run time; assumes they are (see ``unified``)."""
+    if a == b:
+        return True
+    if is_free(a) or is_free(b):
+        unified(a, b)
+        return True
+    return False
 
 
 def broadcast_dim(a, b):
-    """The broadcast of two dims, or None when they cannot broadcast."""
+    """The broadcast of two dims, or None when they cannot broadcast.
+
+    A free dim against anything but 1 is taken to be equal to it: NumPy would
+    also broadcast a free dim fed as 1, but the gradient would then have to be
+    summed over a dim nobody knew was broadcast, so the assumption is recorded
+    and checked when values are fed.
+    """
     if a == b or b == 1:
         return a
     if a == 1:
         return b
-    if is_free(a) and is_free(b):
-        # NOTE: two different free dims are taken to be equal; a named dim is
-        # preferred because it is checked when values are fed.
-        return b if is_anonymous(a) else a
-    if is_free(a):
-        return b
-    if is_free(b):
+    if is_free(a) or is_free(b):
+        unified(a, b)
+        # a static size, else a named dim, is kept: it is the more telling one
+        if is_free(a) and (not is_free(b) or is_anonymous(a)):
+            return b
         return a
     return None
 

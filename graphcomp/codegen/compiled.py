@@ -1,5 +1,6 @@
-"""compile / compile_training: generated modules wrapped with feed checks; imports graph, autodiff and codegen."""
+"""compile: generated modules, loaded and wrapped with feed checks; imports graph, op and codegen (never autodiff)."""
 import builtins
+import difflib
 import linecache
 import os
 import tempfile
@@ -8,15 +9,17 @@ import types
 
 import numpy as np
 
-from ..autodiff import grad, reverse
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
 from ..shapes import format_shape, is_anonymous, is_free
 from .emit import Emitter, leaves, needed
-from .ir import Assign, Attr, AugAssign, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
-from .names import Namer
+from .ir import Assign, Attr, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
+from .names import Namer, display
 from .printer import NumpyPrinter
+
+# the exceptions generated code raises when fed values do not fit (a shape NumPy refuses, a bad label, an empty batch)
+RUN_ERRORS = (ValueError, IndexError, ZeroDivisionError)
 
 
 def compile(outputs):   # noqa: A001 - public name from the spec
@@ -27,7 +30,7 @@ def compile(outputs):   # noqa: A001 - public name from the spec
 
     Returns:
         Compiled: call it with one keyword argument per needed input/param
-        (``f(x=X, W=w)``); it returns a tuple of arrays (one array if
+        (``f(x=X, W=w)``); it returns a tuple of new arrays (one array if
         ``outputs`` was a single Tensor). ``.source`` is the generated module,
         ``.save(path)`` writes it.
 
@@ -40,108 +43,32 @@ def compile(outputs):   # noqa: A001 - public name from the spec
     """
     single = isinstance(outputs, Tensor)
     outs = [outputs] if single else outputs
-    graph = _graph_of(outs)
+    graph = graph_of(outs)
     nodes = needed(graph, [o.name for o in outs])
     fed = leaves(graph, nodes)
-    name = Namer()
+    name = namer()
     emitter = Emitter(graph, name)
     body = emitter.statements(nodes, keep=[o.name for o in outs])
-    results = tuple(emitter.output(o.name) for o in outs)
+    returned = set()
+    results = tuple(emitter.output(o.name, returned) for o in outs)
     body.append(Return(results[0] if single else Tuple(results)))
     run = FunctionDef("run", tuple(name(n) for n in fed), tuple(body),
                       f"Compute {', '.join(o.name for o in outs)} of graph {graph.name!r}.")
-    module = Module(_module_doc(graph, "computes the outputs listed in OUTPUTS with run()"),
+    module = Module(module_doc(graph, "computes the outputs listed in OUTPUTS with run()"),
                     ("numpy as np",),
-                    (_constants({"INPUTS": _specs(graph, fed), "OUTPUTS": tuple(o.name for o in outs)}),
-                     *emitter.helper_sources(), run))
-    return Compiled(graph, NumpyPrinter().print(module), fed, [o.name for o in outs])
+                    (constants({"INPUTS": specs(graph, fed), "OUTPUTS": tuple(o.name for o in outs)}),
+                     *emitter.helper_sources(), *emitter.hoisted.values(), run))
+    printer = NumpyPrinter()
+    return Compiled(graph, printer.print(module), printer.lines, fed, [o.name for o in outs])
 
 
-def compile_training(loss, params):
-    """Compile forward, backward and an SGD training step for scalar ``loss``.
-
-    Adds the gradient nodes ``d_<param>`` to the graph (as ``grad`` does).
-
-    Args:
-        loss: scalar Tensor to minimize.
-        params: list of param Tensors to train; every other fed node that
-            ``loss`` needs is a data input of the generated functions.
-
-    Returns:
-        TrainingStep with ``forward``, ``backward``, ``train_step``,
-        ``source`` and ``save``.
-
-    Raises:
-        GradientError: ``loss`` is not a scalar or a param is not a float.
-        GraphError: a param is not a fed node, or an input is named
-            ``params`` or ``lr`` (train_step's own arguments).
-    """
-    params = list(params)
-    graph = _graph_of([loss, *params])
-    for p in params:
-        if not OPS[p.op].leaf:
-            raise GraphError(f"compile_training: {p.name!r} is a {p.op} node; only fed nodes "
-                             "(params, inputs) can be trained")
-    grads = grad(loss, params)
-    # NOTE: every VJP is linear in its cotangent, so seeding the chain rule with lr
-    # instead of 1 gives lr * gradient at no extra cost (it scales the first scalar
-    # term); train_step then updates with W -= step_W: one array op per param, not two.
-    lr = _learning_rate(graph, loss.dtype)
-    steps = reverse(loss, params, seed=lr, prefix="step_")
-    forward_nodes = needed(graph, [loss.name])
-    forward_set = set(forward_nodes)
-    param_names = [p.name for p in params]
-    backward_nodes = [n for n in needed(graph, [loss.name, *(g.name for g in grads)]) if n not in forward_set]
-    step_nodes = [n for n in needed(graph, [loss.name, *(g.name for g in steps)]) if n not in forward_set]
-    data = [n for n in leaves(graph, forward_nodes + backward_nodes) if n not in param_names]
-    for n in data:
-        if n in ("params", "lr"):
-            raise GraphError(f"input {n!r}: the name is taken by train_step(params, ..., lr)")
-
-    name = Namer({lr.name: "lr"})
-    emitter = Emitter(graph, name)
-    saved = graph.order({a for n in backward_nodes for a in graph.nx.nodes[n]["args"]
-                         if a in forward_set and not OPS[graph.nx.nodes[a]["op"]].inline})
-    fwd = emitter.statements(forward_nodes, keep=[loss.name, *saved])
-    bwd = emitter.statements(backward_nodes, keep=[g.name for g in grads])
-    step_body = emitter.statements(forward_nodes + step_nodes, keep=[loss.name, *(g.name for g in steps)])
-    grad_refs = tuple(emitter.output(g.name) for g in grads)
-    loss_ref = emitter.output(loss.name)
-    args = tuple(name(n) for n in param_names + data)
-    cache = Tuple(tuple(Name(name(n)) for n in saved))
-
-    forward = FunctionDef("forward", args, (*fwd, Return(Tuple((loss_ref, cache)))),
-                          f"Return {loss.name!r} and the cache backward() needs.")
-    backward = FunctionDef(
-        "backward", ("cache",),
-        (*([Assign(cache, Name("cache"))] if saved else []), *bwd, Return(Tuple(grad_refs))),
-        f"Return the gradients of {loss.name!r} for {', '.join(param_names)}, in PARAMS order.")
-    load = [Assign(Name(name(p)), Index(Name("params"), Const(p))) for p in param_names]
-    update = [AugAssign(Name(name(p)), "-", emitter.output(s.name), f"SGD step: {p} -= lr * d{loss.name}/d{p}")
-              for p, s in zip(param_names, steps)]
-    step = FunctionDef(
-        "train_step", ("params", *(name(n) for n in data), "lr"),
-        (*load, *step_body, *update, Return(loss_ref)),
-        "One SGD step: forward, backward, then params[name] -= lr * gradient, in place.\n\n"
-        "The backward pass is seeded with lr instead of 1, so each step_<node> is lr times\n"
-        "the gradient. Returns the loss before the step.")
-    module = Module(
-        _module_doc(graph, "trains: forward(), backward() and train_step()"), ("numpy as np",),
-        (_constants({"PARAMS": tuple(param_names), "INPUTS": _specs(graph, data)}),
-         *emitter.helper_sources(), forward, backward, step))
-    return TrainingStep(graph, NumpyPrinter().print(module), param_names, data)
+def namer(bound=None):
+    """A Namer for one generated module: no node takes the name of a helper function."""
+    return Namer(bound, reserved={h for op in OPS.values() for h in op.helpers})
 
 
-def _learning_rate(graph, dtype):
-    """The scalar input node standing for train_step's ``lr`` (one per graph and dtype)."""
-    for node in graph.inputs:
-        if node._attrs["note"] == "learning rate" and node.dtype == dtype:
-            return node
-    with graph.noting("learning rate"):
-        return graph.input(graph.unique_name("lr"), (), dtype)
-
-
-def _graph_of(tensors):
+def graph_of(tensors):
+    """The one graph of a non-empty list of Tensors; GraphError otherwise."""
     if not isinstance(tensors, (list, tuple)):
         raise GraphError(f"expected a graphcomp Tensor or a list of them, got {type(tensors).__name__}")
     if not tensors:
@@ -156,18 +83,18 @@ def _graph_of(tensors):
     return graph
 
 
-def _module_doc(graph, what):
+def module_doc(graph, what):
     return (f"Generated by graphcomp from graph {graph.name!r}: {what}.\n\n"
             "Standalone: needs only NumPy. Regenerate it rather than editing it.")
 
 
-def _specs(graph, names):
+def specs(graph, names):
     """``((name, shape, dtype), ...)`` of fed nodes; anonymous free dims show as None."""
     return tuple((n, tuple(None if is_anonymous(d) else d for d in graph.nx.nodes[n]["shape"]),
                   graph.nx.nodes[n]["dtype"]) for n in names)
 
 
-def _constants(values):
+def constants(values):
     return "\n".join(NumpyPrinter().print(Assign(Name(k), Const(v))) for k, v in values.items())
 
 
@@ -183,20 +110,30 @@ def _load(source, filename, env=()):
     return module
 
 
-class _Feeds:
+class Feeds:
     """Checks fed values against the declared shape and dtype of each fed node.
+
+    Free dims that the graph unified while it was built (a ``None`` dim
+    broadcast against 5, two free dims broadcast together) must agree in the
+    fed values, so gradients are never summed over a dim nobody knew was
+    broadcast. ``updated`` params (train_step's) must be writeable NumPy
+    arrays of exactly their dtype, since they are updated in place.
 
     ``fast`` is a generated straight-line check that returns the values when
     all is well (the common case, on every call) and None otherwise; ``check``
     then finds the fault and raises a FeedError naming it.
     """
 
-    def __init__(self, graph, names, params=()):
+    def __init__(self, graph, names, params=(), updated=False):
         self.graph_name = graph.name
+        self.updated = updated
+        dims = [graph.dim(d) for n in names for d in graph.nx.nodes[n]["shape"] if is_free(d)]
         self.specs = []
         for n in names:
             attrs = graph.nx.nodes[n]
-            shape = attrs["shape"]
+            # a free dim is checked against the others of its class; an anonymous one alone is not checked
+            shape = tuple(graph.dim(d) if is_free(d) else d for d in attrs["shape"])
+            shape = tuple(None if is_anonymous(d) and dims.count(d) == 1 else d for d in shape)
             self.specs.append((n, "param" if n in params else "feed", shape, np.dtype(attrs["dtype"]),
                                attrs["op"]))
         self.data = [n for n, source, *_ in self.specs if source == "feed"]
@@ -214,15 +151,17 @@ class _Feeds:
             env[f"d{k}"] = dtype
             tests = [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
                      BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
-            if not any(map(is_free, shape)):
+            if source == "param" and self.updated:
+                tests.append(Attr(Attr(v, "flags"), "writeable"))
+            if not any(d is None or is_free(d) for d in shape):
                 tests.append(BinOp("==", Attr(v, "shape"), Const(shape)))
             else:
                 tests.append(BinOp("==", Attr(v, "ndim"), Const(len(shape))))
                 for i, dim in enumerate(shape):
                     size = Index(Attr(v, "shape"), Const(i))
-                    if not is_free(dim):
+                    if isinstance(dim, int):
                         tests.append(BinOp("==", size, Const(dim)))
-                    elif not is_anonymous(dim):
+                    elif dim is not None:
                         tests.append(BinOp("==", size, first_use.setdefault(dim, size)))
             ok = Name("ok") if k else tests.pop(0)
             for test in tests:
@@ -240,36 +179,59 @@ class _Feeds:
         for source, values in sources.items():
             if values is not None and not isinstance(values, dict):
                 raise FeedError(f"{source}s must be a dict of name -> array, got {type(values).__name__}")
+        unknown = sorted(set(feeds) - set(self.data))
+        if unknown:
+            folded = {n.casefold(): n for n in self.data}
+            close = difflib.get_close_matches(unknown[0].casefold(), folded, n=1)
+            hint = f"; did you mean {folded[close[0]]!r}?" if close else ""
+            raise FeedError(f"unknown feed {unknown[0]!r}{hint} (graph {self.graph_name!r} needs "
+                            f"{sorted(self.data)})")
         values = []
         bound = {}
         for name, source, shape, dtype, op in self.specs:
             try:
                 value = sources[source][name]
             except KeyError:
-                raise FeedError(f"missing {source} for {op} {name!r} (shape {format_shape(shape)}, "
+                raise FeedError(f"missing {source} for {op} {name!r} (shape {_shown(shape)}, "
                                 f"{dtype.name})") from None
-            if value.__class__ is not np.ndarray:
-                try:
-                    value = np.asarray(value)
-                except (TypeError, ValueError) as e:
-                    raise FeedError(f"{source} {name!r}: not an array ({e})") from None
-            if value.dtype != dtype:
-                raise FeedError(f"{source} {name!r}: dtype {value.dtype.name}, expected {dtype.name}")
+            value = self._array(value, name, source, dtype)
             got = value.shape
-            if len(got) != len(shape) or any(not is_free(d) and d != n for d, n in zip(shape, got)):
-                raise FeedError(f"{source} {name!r}: shape {got}, expected {format_shape(shape)}")
-            for dim, size in zip(shape, got):
-                if is_free(dim) and not is_anonymous(dim):
-                    first = bound.setdefault(dim, (size, name))
+            if len(got) != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape, got)):
+                raise FeedError(f"{source} {name!r}: shape {got}, expected {_shown(shape)}")
+            for i, (dim, size) in enumerate(zip(shape, got)):
+                if dim is not None and is_free(dim):
+                    first = bound.setdefault(dim, (size, name, i))
+                    if first[0] != size and is_anonymous(dim):
+                        raise FeedError(f"{source} {name!r}: dim {i} is {size} here but {first[0]} in "
+                                        f"{first[1]!r} (dim {first[2]}); the graph was built taking them "
+                                        "to be equal (they meet in a broadcast or a matmul)")
                     if first[0] != size:
                         raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
                                         f"{first[0]} in {first[1]!r}")
             values.append(value)
-        if len(feeds) != len(self.data):
-            unknown = sorted(set(feeds) - set(self.data))
-            raise FeedError(f"unknown feed {unknown[0]!r}: graph {self.graph_name!r} needs "
-                            f"{sorted(self.data)}")
         return values
+
+    def _array(self, value, name, source, dtype):
+        """``value`` as an array of ``dtype``, or a FeedError saying why it cannot be."""
+        in_place = source == "param" and self.updated
+        if not isinstance(value, np.ndarray):
+            if in_place:
+                raise FeedError(f"param {name!r} must be a NumPy array ({dtype.name}), since train_step "
+                                f"updates it in place; got {type(value).__name__}")
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError) as e:
+                raise FeedError(f"{source} {name!r}: not an array ({e})") from None
+        if value.dtype != dtype:
+            native = value.dtype.newbyteorder("=") == dtype
+            if in_place or not native:
+                shown = f"{value.dtype.name} in {'big' if value.dtype.byteorder == '>' else 'little'}-endian " \
+                        f"byte order ({value.dtype.str})" if native else value.dtype.name
+                raise FeedError(f"{source} {name!r}: dtype {shown}, expected {dtype.name}")
+            value = value.astype(dtype)
+        if in_place and not value.flags.writeable:
+            raise FeedError(f"param {name!r} is read-only; train_step updates params in place")
+        return value
 
     def values(self, feeds, params=None):
         """The fed values in order: the generated check first, the thorough one if it fails."""
@@ -282,28 +244,32 @@ class _Feeds:
         return self.check(feeds, params)
 
 
-class _Generated:
-    """What every compiled object has: its source, saving and the loaded module."""
+def _shown(shape):
+    return format_shape(tuple("?" if d is None else d for d in shape)).replace("'?'", "None")
 
-    def __init__(self, graph, source):
+
+class Generated:
+    """What every compiled object has: its source, saving, the loaded module and its line table."""
+
+    def __init__(self, graph, source, lines):
         self.graph = graph
         self.source = source
+        self.lines = lines
         self._filename = f"<graphcomp {graph.name}>"
         self.module = _load(source, self._filename)
 
-    def _failed(self, error):
+    def failed(self, error):
         """A FeedError naming the node whose statement raised ``error``, if generated code raised it."""
-        lines = self.source.splitlines()
         for frame, lineno in traceback.walk_tb(error.__traceback__):
-            if frame.f_code.co_filename == self._filename:
-                comment = lines[lineno - 2].strip()     # the comment above each statement names its node
-                if comment.startswith("# "):
-                    node = comment[2:].split(" = ", 1)[0]
-                    return FeedError(f"computing node {node} failed on the fed values: {error}")
+            if frame.f_code.co_filename == self._filename and lineno in self.lines:
+                return FeedError(f"computing node {display(self.lines[lineno])} failed on the fed values: "
+                                 f"{error}")
         return None
 
     def save(self, path):
         """Write the generated module to ``path`` (atomically: a failed write leaves no half file).
+
+        The file gets the mode a new file gets (0o666 less the umask).
 
         Returns:
             The path written, as a str.
@@ -314,6 +280,9 @@ class _Generated:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.source)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
@@ -321,59 +290,22 @@ class _Generated:
         return path
 
 
-class Compiled(_Generated):
+class Compiled(Generated):
     """A compiled function of a graph's outputs (see ``compile``)."""
 
-    def __init__(self, graph, source, fed, outputs):
-        super().__init__(graph, source)
+    def __init__(self, graph, source, lines, fed, outputs):
+        super().__init__(graph, source, lines)
         self.inputs = fed
         self.outputs = outputs
-        self._feeds = _Feeds(graph, fed)
+        self._feeds = Feeds(graph, fed)
         self._run = self.module.run
 
-    def __call__(self, **feeds):
+    def __call__(self, /, **feeds):
         values = self._feeds.values(feeds)
         try:
             return self._run(*values)
-        except (ValueError, IndexError) as e:
-            raise self._failed(e) or e from e
+        except RUN_ERRORS as e:
+            raise self.failed(e) or e from e
 
     def __repr__(self):
         return f"<Compiled {self.outputs} of graph {self.graph.name!r}; inputs {self.inputs}>"
-
-
-class TrainingStep(_Generated):
-    """Forward, backward and SGD step of a loss (see ``compile_training``)."""
-
-    def __init__(self, graph, source, params, data):
-        super().__init__(graph, source)
-        self.params = params
-        self.inputs = data
-        self._feeds = _Feeds(graph, params + data, params=set(params))
-        self._train_step = self.module.train_step
-
-    def forward(self, params, **feeds):
-        """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
-        values = self._feeds.values(feeds, params)
-        try:
-            return self.module.forward(*values)
-        except (ValueError, IndexError) as e:
-            raise self._failed(e) or e from e
-
-    def backward(self, cache):
-        """Gradients from a forward cache, as a dict param name -> array."""
-        try:
-            return dict(zip(self.params, self.module.backward(cache)))
-        except (ValueError, IndexError) as e:
-            raise self._failed(e) or e from e
-
-    def train_step(self, params, *, lr, **feeds):
-        """One SGD step: updates the arrays in ``params`` in place; returns the loss before it."""
-        values = self._feeds.values(feeds, params)
-        try:
-            return self._train_step(params, *values[len(self.params):], lr)
-        except (ValueError, IndexError) as e:
-            raise self._failed(e) or e from e
-
-    def __repr__(self):
-        return f"<TrainingStep params {self.params}, inputs {self.inputs} of graph {self.graph.name!r}>"

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS
-from .ir import Assign, Attr, BinOp, Call, Name, UnOp, np_attr, np_call
+from .ir import Assign, Attr, BinOp, Call, Const, Name, UnOp, np_attr, np_call
 from .names import display
 from .printer import NumpyPrinter
 
@@ -27,31 +27,42 @@ def leaves(graph, nodes):
 
 
 class Emitter:
-    """Builds one statement per computed node; inline nodes become parts of their users."""
+    """Builds one statement per computed node; inline nodes become parts of their users.
+
+    Nodes that compute the same op on the same args with the same params are
+    computed once (common subexpressions are shared here, over what is
+    compiled, never while the graph is built), and array constants are
+    hoisted to module level.
+    """
 
     def __init__(self, graph, namer):
         self.graph = graph
         self.name = namer
+        self.rep = {}      # node -> the node whose statement computes its value
         self.inline = {}
         self.shown = {}    # node -> how comments show it (inline nodes show their expression)
+        self.fresh = set() # nodes whose statement allocates a new array in its body
+        self.hoisted = {}  # identifier -> module-level assignment of a constant
         self.helpers = {}
 
     def ref(self, node):
         """The expression standing for ``node`` in its users."""
+        node = self.rep.get(node, node)
         return self.inline.get(node) or Name(self.name(node))
 
     def statements(self, nodes, keep=()):
         """One statement per computed node of ``nodes`` (one function body).
 
         A node whose op is one NumPy ufunc writes into the array of an
-        argument that this body computed, that nothing reads afterwards and
+        argument that this body allocated, that nothing reads afterwards and
         that has its shape and dtype (``out=``), as careful hand-written code
         does with ``z += b``: fewer allocations and less memory. ``keep`` are
         the nodes the body returns, which are never overwritten.
         """
-        nodes = [n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf]
+        nodes = self._share([n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf], keep)
         last = self._last_uses(nodes, keep)
         owned = set()      # arrays this body allocated and may overwrite once dead
+        pinned = set()     # arrays read by a statement that may return a view of them
         out = []
         for i, n in enumerate(nodes):
             attrs = self.graph.nx.nodes[n]
@@ -59,63 +70,148 @@ class Emitter:
             expr = op.emit(*(self.ref(a) for a in attrs["args"]), **attrs["params"])
             self.helpers.update(op.helpers)
             if op.inline:
-                self.inline[n] = expr
-                self.shown[n] = NumpyPrinter().print(expr)
+                self._inline(n, attrs, expr)
                 continue
             comment = self.comment(n, attrs, op)
-            for a in dict.fromkeys(attrs["args"]):
-                if a in owned and last[a] == i and self._same_type(a, attrs):
+            fresh = allocates(expr)
+            if not fresh:
+                pinned.update(self.reads(n))
+            for a in dict.fromkeys(self.rep.get(a, a) for a in attrs["args"]):
+                if a in owned and a not in pinned and last[a] == i and self._same_type(a, attrs):
                     inplace = into(expr, Name(self.name(a)))
                     if inplace is not None:
-                        expr, comment = inplace, f"{comment}    (in place: {display(a)} is dead)"
+                        expr, comment, fresh = inplace, f"{comment}    (in place: {display(a)} is dead)", True
                         owned.discard(a)
                         break
-            if not op.view and attrs["shape"] != ():
+            if fresh and attrs["shape"] != ():
                 owned.add(n)
-            out.append(Assign(Name(self.name(n)), expr, comment))
+                self.fresh.add(n)
+            else:
+                self.fresh.discard(n)
+            out.append(Assign(Name(self.name(n)), expr, comment, node=n))
         return out
 
+    def _share(self, nodes, keep):
+        """The nodes that get a statement; each other node is mapped in ``rep`` to its equal.
+
+        Two returned nodes are never shared: each output is an array of its own.
+        """
+        keep = set(keep)
+        first = {}         # key -> first node with it
+        shared_out = set() # nodes standing for a returned node
+        own = []
+        for n in nodes:
+            key = self._key(n)
+            same = first.get(key) if key is not None else None
+            if same is not None and n in keep and (same in keep or same in shared_out):
+                same = None
+            if same is None:
+                self.rep.pop(n, None)
+                own.append(n)
+                if key is not None:
+                    first.setdefault(key, n)
+            else:
+                self.rep[n] = same
+                if n in keep:
+                    shared_out.add(same)
+        return own
+
+    def _key(self, n):
+        """What makes two nodes equal (ops are pure); None when a param is an array (no cheap exact key)."""
+        attrs = self.graph.nx.nodes[n]
+        if any(isinstance(v, np.ndarray) for v in attrs["params"].values()):
+            return None
+        # repr, not the values: 0.0 == -0.0 and 1 == 1.0 == True, but they are different constants
+        return attrs["op"], tuple(self.rep.get(a, a) for a in attrs["args"]), repr(sorted(attrs["params"].items()))
+
+    def _inline(self, n, attrs, expr):
+        """Record an inline node's expression; a constant that is more than a literal goes to module level."""
+        if not attrs["args"] and not isinstance(expr, Const):
+            self.hoisted[self.name(n)] = Assign(Name(self.name(n)), expr,
+                                                f"{display(n)} = {self.comment_formula(n, attrs)}")
+            self.shown[n] = display(n)
+            self.inline[n] = Name(self.name(n))
+            return
+        self.inline[n] = expr
+        self.shown[n] = NumpyPrinter().print(expr)
+
     def _last_uses(self, nodes, keep):
-        """Statement index of each node's last read in a body; len(nodes) if returned or viewed."""
+        """Statement index of each node's last read in a body; len(nodes) if returned."""
         last = {}
         end = len(nodes)
-        graph = self.graph.nx
         for i, n in enumerate(nodes):
-            viewed = OPS[graph.nodes[n]["op"]].view
-            for a in self._reads(n):
-                last[a] = end if viewed or last.get(a) == end else i
+            for a in self.reads(n):
+                last[a] = i
         for n in keep:
-            last[n] = end
+            last[self.rep.get(n, n)] = end
         return last
 
-    def _reads(self, n):
-        """Nodes whose arrays node ``n``'s statement reads (through inline args too)."""
+    def reads(self, n):
+        """Nodes whose arrays node ``n``'s statement reads (through inline args and shared nodes)."""
         for a in self.graph.nx.nodes[n]["args"]:
+            a = self.rep.get(a, a)
             if OPS[self.graph.nx.nodes[a]["op"]].inline:
-                yield from self._reads(a)
+                yield from self.reads(a)
             else:
                 yield a
+
+    def uses(self, nodes):
+        """The computed (not inline) nodes whose arrays returning ``nodes`` reads."""
+        for n in nodes:
+            n = self.rep.get(n, n)
+            if OPS[self.graph.nx.nodes[n]["op"]].inline:
+                yield from self.reads(n)
+            else:
+                yield n
 
     def _same_type(self, a, attrs):
         other = self.graph.nx.nodes[a]
         return other["shape"] == attrs["shape"] and other["dtype"] == attrs["dtype"]
 
+    def comment_formula(self, n, attrs):
+        return OPS[attrs["op"]].formula(*(self.shown.get(self.rep.get(a, a)) or display(a) for a in attrs["args"]),
+                                        **attrs["params"])
+
     def comment(self, n, attrs, op):
         """``node = formula``, plus the chain-rule term for gradient nodes."""
-        formula = op.formula(*(self.shown.get(a) or display(a) for a in attrs["args"]),
-                             **attrs["params"])
         note = attrs["note"]
-        return f"{display(n)} = {formula}" + (f"    <- {note}" if note else "")
+        return f"{display(n)} = {self.comment_formula(n, attrs)}" + (f"    <- {note}" if note else "")
 
-    def output(self, node):
-        """The expression returned for ``node``: inline constants become arrays of their dtype."""
+    def output(self, node, returned):
+        """The expression returned for ``node``: a new array unless its statement allocated one
+        that nothing else returns (``returned``: the nodes returned so far, updated)."""
         attrs = self.graph.nx.nodes[node]
-        if node in self.inline:
-            return np_call("asarray", self.inline[node], dtype=np_attr(attrs["dtype"]))
-        return Name(self.name(node))
+        node = self.rep.get(node, node)
+        ref = self.ref(node)
+        if node in self.fresh and node not in returned:
+            returned.add(node)
+            return ref
+        return np_call("array", ref, dtype=np_attr(attrs["dtype"]))
 
     def helper_sources(self):
         return tuple(self.helpers[k] for k in sorted(self.helpers))
+
+
+def allocates(expr):
+    """Whether evaluating ``expr`` always gives a new array, so its buffer may be reused.
+
+    Only forms known to allocate count (arithmetic, NumPy ufuncs, ndarray
+    reductions); anything else (a view, a helper call) is left alone.
+    """
+    if isinstance(expr, BinOp):
+        return expr.op in _ALLOCATING_OPERATORS
+    if isinstance(expr, UnOp):
+        return expr.op == "-"
+    if isinstance(expr, Call) and isinstance(expr.func, Attr):
+        if expr.func.value == Name("np"):
+            return isinstance(getattr(np, expr.func.attr, None), np.ufunc) or expr.func.attr in _ALLOCATING_FUNCTIONS
+        return expr.func.attr in _REDUCTIONS and any(k == "axis" for k, _ in expr.kwargs)
+    return False
+
+
+_ALLOCATING_OPERATORS = {"+", "-", "*", "/", "@", "**", ">", "<", ">=", "<=", "==", "!="}
+_ALLOCATING_FUNCTIONS = {"where", "zeros_like", "zeros", "matmul"}
+_REDUCTIONS = {"sum", "max", "min", "prod"}
 
 
 _OPERATOR_UFUNCS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}

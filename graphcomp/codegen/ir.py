@@ -56,6 +56,7 @@ class Assign:
     target: object              # Name, Index or Tuple of Names
     value: object
     comment: str = ""
+    node: str = ""              # the graph node it computes, for the line table of errors
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ import keyword
 import re
 
 # Names generated code uses for itself, so no node may take them.
-RESERVED = frozenset({"np", "params", "lr", "cache"}) | frozenset(dir(builtins))
+RESERVED = (frozenset({"np", "params", "lr", "cache", "run", "forward", "backward", "train_step",
+                       "PARAMS", "INPUTS", "OUTPUTS"}) | frozenset(dir(builtins)))
 
 
 class Namer:
@@ -14,10 +15,11 @@ class Namer:
     ``"__import__('os')"`` becomes ``__import____os__``; clashes get ``_2``, ``_3``.
     """
 
-    def __init__(self, bound=None):
-        """``bound`` gives some nodes a fixed identifier, even a reserved one (train_step's ``lr``)."""
+    def __init__(self, bound=None, reserved=()):
+        """``bound`` gives some nodes a fixed identifier, even a reserved one (train_step's ``lr``);
+        ``reserved`` are more names no node may take (the module's helper functions)."""
         self._names = dict(bound or {})
-        self._taken = set(RESERVED) | set(self._names.values())
+        self._taken = set(RESERVED) | set(reserved) | set(self._names.values())
 
     def __call__(self, node_name):
         if node_name not in self._names:

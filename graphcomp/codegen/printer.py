@@ -17,9 +17,16 @@ def comment_text(text):
 
 
 class NumpyPrinter:
-    """Turns IR into source text; one ``_print_<Class>`` method per IR class."""
+    """Turns IR into source text; one ``_print_<Class>`` method per IR class.
+
+    After printing a Module, ``lines`` maps the line number (1-based) of each
+    statement that computes a graph node to that node's name.
+    """
 
     indent = "    "
+
+    def __init__(self):
+        self.lines = {}
 
     def print(self, node):
         return getattr(self, f"_print_{type(node).__name__}")(node)
@@ -112,9 +119,12 @@ class NumpyPrinter:
     def _print_FunctionDef(self, node):
         lines = [f"def {node.name}({', '.join(node.params)}):"]
         if node.doc:
-            lines.append(self._docstring(node.doc, self.indent))
+            lines += self._docstring(node.doc, self.indent).split("\n")
+        self._nodes = {}      # line index within this function -> node
         for stmt in node.body:
             lines += [self.indent + line for line in self.print(stmt).split("\n")]
+            if getattr(stmt, "node", ""):
+                self._nodes[len(lines) - 1] = stmt.node
         return "\n".join(lines)
 
     @staticmethod
@@ -129,11 +139,14 @@ class NumpyPrinter:
                          + [f'{indent}"""'])
 
     def _print_Module(self, node):
-        parts = [self._docstring(node.doc, ""), "\n".join(f"import {m}" for m in node.imports)]
+        parts = [self._docstring(node.doc, "") + "\n\n" + "\n".join(f"import {m}" for m in node.imports)]
+        line = parts[0].count("\n") + 1      # the line number where the last part ends
+        self.lines = {}
         for item in node.body:
-            parts.append(item.strip("\n") if isinstance(item, str) else self.print(item))
-        sections = []
-        for part in parts:
+            self._nodes = {}
+            part = item.strip("\n") if isinstance(item, str) else self.print(item)
             gap = "\n\n\n" if part.startswith(("def ", "@")) else "\n\n"
-            sections.append((gap if sections else "") + part)
-        return "".join(sections) + "\n"
+            parts.append(gap + part)
+            self.lines.update((line + len(gap) + i, n) for i, n in self._nodes.items())
+            line += len(gap) + part.count("\n")
+        return "".join(parts) + "\n"

@@ -1,15 +1,12 @@
-"""The op table: importing this package registers every op; imports the op families."""
-from .elementwise import (abs, add, cast, div, equal, exp, greater, less, log, maximum, minimum, mul,
-                          neg, pow, relu, sigmoid, sign, sqrt, sub, tanh, where)
-from .leaves import zeros_like
-from .linalg import (broadcast_like, expand_dims, matmul, reshape, reshape_like, squeeze,
-                     transpose)
-from .nn import (cross_entropy, log_softmax, mse_loss, nll_grad, nll_loss, one_hot, softmax,
-                 softmax_nll_grad)
-from .reduce import max, mean, sum
+"""The op table: importing this package registers every op and makes its public function; imports the op families.
 
-__all__ = ["abs", "add", "broadcast_like", "cast", "cross_entropy", "div", "equal", "exp",
-           "expand_dims", "greater", "less", "log", "log_softmax", "matmul", "max", "maximum",
-           "mean", "minimum", "mse_loss", "mul", "neg", "nll_grad", "nll_loss", "one_hot", "pow",
-           "relu", "reshape", "reshape_like", "sigmoid", "sign", "softmax", "softmax_nll_grad",
-           "sqrt", "squeeze", "sub", "sum", "tanh", "transpose", "where", "zeros_like"]
+Each registered op with ``public = True`` is a function of this module
+(``ops.tanh``, ``gc.tanh``) made from its class by ``graph.op_function``.
+"""
+from ..graph import op_function
+from ..op import OPS
+from . import elementwise, leaves, linalg, nn, reduce  # noqa: F401 - registers the ops
+
+FUNCTIONS = {name: op_function(op) for name, op in sorted(OPS.items()) if op.public}
+globals().update(FUNCTIONS)
+__all__ = sorted(FUNCTIONS)

@@ -7,8 +7,8 @@ import numpy as np
 
 from ..codegen.ir import BinOp, Const, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError
-from ..graph import apply, dtype_name
-from ..op import Op, register, result_dtype, weak_value
+from ..graph import F, dtype_name
+from ..op import Op, no_gradient, refuse_bool, register, result_dtype, weak_value
 from ..shapes import broadcast_shapes
 
 
@@ -57,15 +57,45 @@ class Binary(Elementwise):
 
 
 class Unary(Elementwise):
-    """A NumPy ufunc of one float argument (ints are promoted as NumPy does)."""
+    """An element-wise op of one argument whose output has the argument's dtype."""
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+
+class Math(Unary):
+    """A NumPy ufunc of one argument with a float result.
+
+    An integer or bool argument is computed in the float dtype NumPy's
+    promotion gives (``dtype``, passed to the ufunc): NumPy itself would pick
+    a float16 loop for ``exp`` of int8. Subclasses give ``chain``, the
+    cotangent of a float argument.
+    """
 
     ufunc = ""
 
-    def infer(self, x):
-        return x.shape, np.result_type(weak_value(x), 0.0).name
+    def normalize(self, x, *, dtype=None):
+        if np.dtype(x.dtype).kind == "f":
+            if dtype not in (None, x.dtype):
+                raise DTypeError(f"{x.name!r} is {x.dtype}: cast it to compute in {dtype}")
+            return {}
+        dtype = dtype_name(np.result_type(weak_value(x), 0.0) if dtype is None else dtype, self.name)
+        if np.dtype(dtype).kind != "f":
+            raise DTypeError(f"dtype must be a float dtype, got {dtype}")
+        return {"dtype": dtype}
 
-    def emit(self, x):
-        return np_call(self.ufunc, x)
+    def infer(self, x, *, dtype=None):
+        return x.shape, dtype or x.dtype
+
+    def emit(self, x, *, dtype=None):
+        return np_call(self.ufunc, x, dtype=None if dtype is None else np_attr(dtype))
+
+    def vjp(self, ct, y, x, *, dtype=None):
+        return (None if dtype else self.chain(ct, y, x),)
+
+    def chain(self, ct, y, x):
+        """The cotangent of x, given the cotangent ``ct`` of the output ``y``."""
+        raise NotImplementedError
 
 
 def is_scalar_constant(t):
@@ -92,6 +122,11 @@ class Sub(Binary):
     name, symbol = "sub", "-"
     fold, unit = operator.sub, 0
 
+    def infer(self, a, b):
+        refuse_bool(a, "subtraction")
+        refuse_bool(b, "subtraction")
+        return super().infer(a, b)
+
     def vjp(self, ct, y, a, b):
         return ct, -ct
 
@@ -108,23 +143,26 @@ class Mul(Binary):
 
 @register
 class Div(Binary):
-    """y = a / b;  dy/da = 1/b,  dy/db = -y/b."""
+    """y = a / b (true division);  dy/da = 1/b,  dy/db = -y/b."""
     name, symbol = "div", "/"
+    fold, unit = operator.truediv, 1
 
     def infer(self, a, b):
         shape, _ = super().infer(a, b)
         return shape, np.result_type(weak_value(a), weak_value(b), 0.0).name
-
-    fold, unit = operator.truediv, 1
 
     def vjp(self, ct, y, a, b):
         return ct / b, -(ct * y) / b
 
 
 @register
-class Neg(Elementwise):
+class Neg(Unary):
     """y = -x."""
     name = "neg"
+
+    def infer(self, x):
+        refuse_bool(x, "negation")
+        return super().infer(x)
 
     def simplify(self, x):
         return x.graph.constant(-x.value) if is_scalar_constant(x) else None
@@ -141,11 +179,11 @@ class Neg(Elementwise):
 
 @register
 class Pow(Elementwise):
-    """y = x ** p for a constant number p;  dy/dx = p * x ** (p - 1)."""
+    """y = x ** p for a constant number p;  dy/dx = p * x ** (p - 1) (0 for p = 0)."""
     name = "pow"
 
     def normalize(self, x, *, exponent):
-        if not isinstance(exponent, numbers.Real) or isinstance(exponent, bool):
+        if not isinstance(exponent, numbers.Real) or isinstance(exponent, (bool, np.bool_)):
             raise OpError(f"exponent must be a constant number, got {exponent!r}")
         return {"exponent": exponent.item() if isinstance(exponent, np.generic) else exponent}
 
@@ -162,59 +200,62 @@ class Pow(Elementwise):
         return f"{x} ** {exponent!r}"
 
     def vjp(self, ct, y, x, *, exponent):
-        return (ct * (exponent * pow(x, exponent - 1)),)
+        if exponent == 0:      # x ** 0 is 1 everywhere: 0 * x ** -1 would be NaN at 0
+            return (None,)
+        return (ct * (exponent * F.pow(x, exponent - 1)),)
 
 
 @register
-class Exp(Unary):
+class Exp(Math):
     """y = exp(x);  dy/dx = y."""
     name = ufunc = "exp"
 
-    def vjp(self, ct, y, x):
-        return (ct * y,)
+    def chain(self, ct, y, x):
+        return ct * y
 
 
 @register
-class Log(Unary):
+class Log(Math):
     """y = log(x);  dy/dx = 1/x."""
     name = ufunc = "log"
 
-    def vjp(self, ct, y, x):
-        return (ct / x,)
+    def chain(self, ct, y, x):
+        return ct / x
 
 
 @register
-class Sqrt(Unary):
+class Sqrt(Math):
     """y = sqrt(x);  dy/dx = 1/(2y)."""
     name = ufunc = "sqrt"
 
-    def vjp(self, ct, y, x):
-        return (ct / (2 * y),)
+    def chain(self, ct, y, x):
+        return ct / (2 * y)
 
 
 @register
-class Tanh(Unary):
+class Tanh(Math):
     """y = tanh(x);  dy/dx = 1 - y**2."""
     name = ufunc = "tanh"
 
-    def vjp(self, ct, y, x):
-        return (ct * (1 - y * y),)
+    def chain(self, ct, y, x):
+        return ct * (1 - y * y)
 
 
 @register
-class Sigmoid(Unary):
+class Sigmoid(Math):
     """y = 1 / (1 + exp(-x)), computed as exp(-log(1 + exp(-x))) to avoid overflow;  dy/dx = y(1-y)."""
     name = "sigmoid"
 
-    def emit(self, x):
+    def emit(self, x, *, dtype=None):
+        x = x if dtype is None else np_call("asarray", x, dtype=np_attr(dtype))
         return np_call("exp", UnOp("-", np_call("logaddexp", Const(0.0), UnOp("-", x))))
 
-    def vjp(self, ct, y, x):
-        return (ct * (y * (1 - y)),)
+    def chain(self, ct, y, x):
+        return ct * (y * (1 - y))
 
 
 @register
-class Abs(Elementwise):
+class Abs(Unary):
     """y = |x|;  dy/dx = sign(x) (0 at 0)."""
     name = "abs"
 
@@ -222,25 +263,31 @@ class Abs(Elementwise):
         return np_call("abs", x)
 
     def vjp(self, ct, y, x):
-        return (ct * sign(x),)
+        return (ct * F.sign(x),)
 
 
 @register
-class Sign(Elementwise):
-    """y = sign(x); its derivative is zero wherever it exists."""
+class Sign(Unary):
+    """y = sign(x): -1, 0 or 1; its derivative is zero wherever it exists."""
     name = "sign"
+    vjp = no_gradient
+
+    def infer(self, x):
+        refuse_bool(x, "sign")
+        return super().infer(x)
 
     def emit(self, x):
         return np_call("sign", x)
 
 
 @register
-class Relu(Elementwise):
+class Relu(Unary):
     """y = max(x, 0);  dy/dx = [x > 0] (0 at 0)."""
     name = "relu"
 
     def infer(self, x):
-        return x.shape, x.dtype
+        refuse_bool(x, "relu")
+        return super().infer(x)
 
     def emit(self, x):
         return np_call("maximum", x, Const(0))      # a weak int 0 keeps x's dtype, int or float
@@ -252,6 +299,8 @@ class Relu(Elementwise):
 class Extremum(Binary):
     """maximum / minimum;  the gradient goes to the winner, split evenly on ties."""
 
+    beats = ""
+
     def emit(self, a, b):
         return np_call(self.name, a, b)
 
@@ -259,26 +308,28 @@ class Extremum(Binary):
         return f"{self.name}({a}, {b})"
 
     def vjp(self, ct, y, a, b):
-        wins_a = apply(self.beats, (a, b), {})
-        tie = apply("equal", (a, b), {})
-        half = where(tie, ct * 0.5, 0.0)
-        return where(wins_a, ct, half), where(wins_a, 0.0, where(tie, half, ct))
+        wins_a = getattr(F, self.beats)(a, b)
+        tie = F.equal(a, b)
+        half = F.where(tie, ct * 0.5, 0.0)
+        return F.where(wins_a, ct, half), F.where(wins_a, 0.0, F.where(tie, half, ct))
 
 
 @register
 class Maximum(Extremum):
-    """y = max(a, b) element-wise."""
+    """y = max(a, b), element-wise;  the gradient goes to the larger, split evenly on ties."""
     name, beats = "maximum", "greater"
 
 
 @register
 class Minimum(Extremum):
-    """y = min(a, b) element-wise."""
+    """y = min(a, b), element-wise;  the gradient goes to the smaller, split evenly on ties."""
     name, beats = "minimum", "less"
 
 
 class Compare(Binary):
     """A comparison; bool output, no gradient."""
+
+    vjp = no_gradient
 
     def infer(self, a, b):
         return super().infer(a, b)[0], "bool"
@@ -286,25 +337,25 @@ class Compare(Binary):
 
 @register
 class Greater(Compare):
-    """y = a > b."""
+    """y = a > b (bool)."""
     name, symbol = "greater", ">"
 
 
 @register
 class Less(Compare):
-    """y = a < b."""
+    """y = a < b (bool)."""
     name, symbol = "less", "<"
 
 
 @register
 class Equal(Compare):
-    """y = a == b."""
+    """y = a == b (bool)."""
     name, symbol = "equal", "=="
 
 
 @register
 class Where(Elementwise):
-    """y = cond ? a : b, element-wise;  the gradient of a is ct where cond, of b elsewhere."""
+    """y = a where cond else b, element-wise;  the gradient of a is ct where cond, of b elsewhere."""
     name = "where"
 
     def infer(self, cond, a, b):
@@ -316,14 +367,13 @@ class Where(Elementwise):
         return np_call("where", cond, a, b)
 
     def vjp(self, ct, y, cond, a, b):
-        return None, where(cond, ct, 0.0), where(cond, 0.0, ct)
+        return None, F.where(cond, ct, 0.0), F.where(cond, 0.0, ct)
 
 
 @register
-class Cast(Elementwise):
+class Cast(Unary):
     """y = x converted to ``dtype``;  the gradient is cast back for float x."""
     name = "cast"
-    view = True
 
     def normalize(self, x, *, dtype):
         return {"dtype": dtype_name(dtype, "cast")}
@@ -335,109 +385,4 @@ class Cast(Elementwise):
         return np_call("asarray", x, dtype=np_attr(dtype))
 
     def vjp(self, ct, y, x, *, dtype):
-        return (cast(ct, x.dtype) if np.dtype(x.dtype).kind == "f" else None,)
-
-
-def add(a, b, *, name=None):
-    """a + b with broadcasting."""
-    return apply("add", (a, b), {}, name)
-
-
-def sub(a, b, *, name=None):
-    """a - b with broadcasting."""
-    return apply("sub", (a, b), {}, name)
-
-
-def mul(a, b, *, name=None):
-    """a * b with broadcasting."""
-    return apply("mul", (a, b), {}, name)
-
-
-def div(a, b, *, name=None):
-    """a / b with broadcasting (true division)."""
-    return apply("div", (a, b), {}, name)
-
-
-def neg(x, *, name=None):
-    """-x."""
-    return apply("neg", (x,), {}, name)
-
-
-def pow(x, exponent, *, name=None):   # noqa: A001 - mirrors np.power's role; the builtin is not used here
-    """x ** exponent for a constant number ``exponent``."""
-    return apply("pow", (x,), {"exponent": exponent}, name)
-
-
-def exp(x, *, name=None):
-    """e ** x."""
-    return apply("exp", (x,), {}, name)
-
-
-def log(x, *, name=None):
-    """Natural logarithm."""
-    return apply("log", (x,), {}, name)
-
-
-def sqrt(x, *, name=None):
-    """Square root."""
-    return apply("sqrt", (x,), {}, name)
-
-
-def abs(x, *, name=None):   # noqa: A001 - public op name
-    """|x|."""
-    return apply("abs", (x,), {}, name)
-
-
-def sign(x, *, name=None):
-    """-1, 0 or 1 by the sign of x."""
-    return apply("sign", (x,), {}, name)
-
-
-def relu(x, *, name=None):
-    """max(x, 0)."""
-    return apply("relu", (x,), {}, name)
-
-
-def sigmoid(x, *, name=None):
-    """1 / (1 + exp(-x)), overflow-free."""
-    return apply("sigmoid", (x,), {}, name)
-
-
-def tanh(x, *, name=None):
-    """Hyperbolic tangent."""
-    return apply("tanh", (x,), {}, name)
-
-
-def maximum(a, b, *, name=None):
-    """Element-wise max of a and b."""
-    return apply("maximum", (a, b), {}, name)
-
-
-def minimum(a, b, *, name=None):
-    """Element-wise min of a and b."""
-    return apply("minimum", (a, b), {}, name)
-
-
-def greater(a, b, *, name=None):
-    """a > b (bool)."""
-    return apply("greater", (a, b), {}, name)
-
-
-def less(a, b, *, name=None):
-    """a < b (bool)."""
-    return apply("less", (a, b), {}, name)
-
-
-def equal(a, b, *, name=None):
-    """a == b (bool)."""
-    return apply("equal", (a, b), {}, name)
-
-
-def where(cond, a, b, *, name=None):
-    """a where cond is true, else b."""
-    return apply("where", (cond, a, b), {}, name)
-
-
-def cast(x, dtype, *, name=None):
-    """x converted to ``dtype``."""
-    return apply("cast", (x,), {"dtype": dtype}, name)
+        return (F.cast(ct, x.dtype) if np.dtype(x.dtype).kind == "f" else None,)

@@ -2,14 +2,14 @@
 import numpy as np
 
 from ..codegen.ir import Call, Const, np_attr, np_call
-from ..graph import apply
-from ..op import Op, register
+from ..op import Op, no_gradient, register
 
 
 class Leaf(Op):
     """A value fed at run time: an argument of the generated function."""
 
     leaf = True
+    public = False
 
     def infer(self, *, shape, dtype):
         return shape, dtype
@@ -32,6 +32,7 @@ class Constant(Op):
     """A value fixed in the graph: a Python scalar (weakly typed literal) or an array."""
     name = "constant"
     inline = True
+    public = False
 
     def weak(self, *, value, dtype):
         return not isinstance(value, np.ndarray)
@@ -44,6 +45,8 @@ class Constant(Op):
             return Const(value)
         if value.ndim == 0:
             return Call(np_attr(dtype), (Const(value.item()),))
+        if value.size == 0:        # tolist() loses the shape of an empty array
+            return np_call("zeros", Const(value.shape), dtype=np_attr(dtype))
         return np_call("array", Const(_nested(value.tolist())), dtype=np_attr(dtype))
 
     def formula(self, *, value, dtype):
@@ -59,16 +62,10 @@ def _nested(value):
 class ZerosLike(Op):
     """y = zeros with x's shape and dtype (the gradient of what y does not depend on)."""
     name = "zeros_like"
+    vjp = no_gradient
 
     def infer(self, x):
         return x.shape, x.dtype
 
     def emit(self, x):
         return np_call("zeros_like", x)
-
-
-def zeros_like(x, *, name=None):
-    """Zeros shaped like x."""
-    return apply("zeros_like", (x,), {}, name)
-
-

@@ -5,24 +5,26 @@ import numpy as np
 
 from ..codegen.ir import Attr, BinOp, Const, np_call
 from ..errors import ShapeError
-from ..graph import apply
+from ..graph import F
 from ..op import Op, register, result_dtype
 from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_free, is_int, normalize_axes
 
 
 @register
 class MatMul(Op):
-    """y = a @ b for 2-D or batched (..., n, k) @ (..., k, m);  da = ct @ b^T,  db = a^T @ ct."""
+    """y = a @ b with NumPy's rules: (..., n, k) @ (..., k, m), and a 1-D operand is a vector;
+    da = ct @ b^T,  db = a^T @ ct (vectors taken as one-row / one-column matrices)."""
     name = "matmul"
 
     def infer(self, a, b):
         shown = f"{format_shape(a.shape)} @ {format_shape(b.shape)}"
-        if a.ndim < 2 or b.ndim < 2:
-            raise ShapeError(f"{shown}: matmul needs 2-D or batched operands")
-        if not dims_compatible(a.shape[-1], b.shape[-2]):
-            raise ShapeError(f"{shown}: inner dims {a.shape[-1]!r} != {b.shape[-2]!r}")
+        if a.ndim < 1 or b.ndim < 1:
+            raise ShapeError(f"{shown}: matmul needs operands of at least 1 dim (use mul for scalars)")
+        inner = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if not dims_compatible(a.shape[-1], inner):
+            raise ShapeError(f"{shown}: inner dims {a.shape[-1]!r} != {inner!r}")
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], what=f"{shown} batch dims")
-        return batch + (a.shape[-2], b.shape[-1]), result_dtype(a, b)
+        return batch + a.shape[-2:-1] + b.shape[-1:] * (b.ndim > 1), result_dtype(a, b)
 
     def emit(self, a, b):
         return BinOp("@", a, b)
@@ -31,23 +33,30 @@ class MatMul(Op):
         return f"{a} @ {b}"
 
     def vjp(self, ct, y, a, b):
-        return ct @ matrix_transpose(b), matrix_transpose(a) @ ct
+        if a.ndim > 1 and b.ndim > 1:
+            return ct @ matrix_transpose(b), matrix_transpose(a) @ ct
+        # a vector operand is a one-row (a) or one-column (b) matrix whose axis y lacks
+        a2 = a if a.ndim > 1 else F.expand_dims(a, 0)
+        b2 = b if b.ndim > 1 else F.expand_dims(b, 1)
+        ndim = max(a2.ndim, b2.ndim)
+        ct2 = F.expand_dims(ct, (ndim - 2,) * (a.ndim == 1) + (ndim - 1,) * (b.ndim == 1))
+        da, db = ct2 @ matrix_transpose(b2), matrix_transpose(a2) @ ct2
+        return (da if a.ndim > 1 else F.squeeze(da, da.ndim - 2),
+                db if b.ndim > 1 else F.squeeze(db, db.ndim - 1))
 
 
 def matrix_transpose(x):
     """Swap the last two axes."""
-    axes = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
-    return transpose(x, axes)
+    return F.transpose(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
 
 
 @register
 class Transpose(Op):
     """y = x with axes permuted (reversed by default);  dx = ct permuted back."""
     name = "transpose"
-    view = True
     inline = True
 
-    def normalize(self, x, *, axes):
+    def normalize(self, x, *, axes=None):
         if axes is None:
             return {"axes": tuple(reversed(range(x.ndim)))}
         perm = normalize_axes(axes, x.ndim, ordered=True) if isinstance(axes, (tuple, list)) else None
@@ -60,6 +69,8 @@ class Transpose(Op):
         return tuple(x.shape[a] for a in axes), x.dtype
 
     def simplify(self, x, *, axes):
+        if x.op == "transpose":        # one permutation, not a chain of them
+            return F.transpose(x.args[0], tuple(x.params["axes"][a] for a in axes))
         return x if axes == tuple(range(x.ndim)) else None
 
     def emit(self, x, *, axes):
@@ -71,14 +82,13 @@ class Transpose(Op):
         return f"{x}.T" if axes == tuple(reversed(range(len(axes)))) else f"transpose({x}, {axes})"
 
     def vjp(self, ct, y, x, *, axes):
-        return (transpose(ct, tuple(int(i) for i in np.argsort(axes))),)
+        return (F.transpose(ct, tuple(int(i) for i in np.argsort(axes))),)
 
 
 @register
 class Reshape(Op):
     """y = x reshaped; at most one -1 (inferred) dim;  dx = ct reshaped back."""
     name = "reshape"
-    view = True
 
     def normalize(self, x, *, shape):
         dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
@@ -93,13 +103,10 @@ class Reshape(Op):
         target = math.prod(d for d in shape if d != -1)
         shown = f"{format_shape(x.shape)} to {shape!r}"
         if -1 in shape:
-            if free:
-                if len(free) > 1 or (target and known % target):
-                    raise ShapeError(f"cannot reshape {shown}: the -1 dim is ambiguous")
-                if known != target:
-                    raise ShapeError(f"cannot reshape {shown}: the -1 dim must take the free "
-                                     f"dim {free[0]!r} alone (sizes {known} and {target} differ)")
+            if len(free) == 1 and known == target:
                 fill = free[0]
+            elif free:      # e.g. (None, 3) to (-1,): a new free dim; NumPy checks the sizes when run
+                fill = x.graph.free_dim()
             elif target == 0 or known % target:
                 raise ShapeError(f"cannot reshape {shown}: {known} elements do not divide by {target}")
             else:
@@ -113,16 +120,15 @@ class Reshape(Op):
         return np_call("reshape", x, Const(shape))
 
     def vjp(self, ct, y, x, *, shape):
-        if sum(map(is_free, x.shape)) > 1:
-            return (reshape_like(ct, x),)
-        return (reshape(ct, tuple(-1 if is_free(d) else d for d in x.shape)),)
+        if any(map(is_free, x.shape)):
+            return (F.reshape_like(ct, x),)
+        return (F.reshape(ct, x.shape),)
 
 
 @register
 class ReshapeLike(Op):
     """y = x reshaped to the run-time shape of ``like``; no gradient for ``like``."""
     name = "reshape_like"
-    view = True
 
     def infer(self, x, like):
         return like.shape, x.dtype
@@ -131,14 +137,13 @@ class ReshapeLike(Op):
         return np_call("reshape", x, Attr(like, "shape"))
 
     def vjp(self, ct, y, x, like):
-        return reshape_like(ct, x), None
+        return F.reshape_like(ct, x), None
 
 
 @register
 class BroadcastLike(Op):
     """y = x broadcast to the run-time shape of ``like`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_like"
-    view = True
 
     def infer(self, x, like):
         shape = broadcast_shapes(x.shape, like.shape)
@@ -157,10 +162,10 @@ class BroadcastLike(Op):
 class ExpandDims(Op):
     """y = x with size-1 axes inserted at ``axis`` (axes of the output);  dx = squeeze(ct)."""
     name = "expand_dims"
-    view = True
 
     def normalize(self, x, *, axis):
-        return {"axis": normalize_axes(axis, x.ndim + len(_as_tuple(axis)))}
+        count = 1 if is_int(axis) else len(axis) if isinstance(axis, (tuple, list)) else 0
+        return {"axis": normalize_axes(axis, x.ndim + count)}
 
     def infer(self, x, *, axis):
         dims = iter(x.shape)
@@ -170,14 +175,13 @@ class ExpandDims(Op):
         return np_call("expand_dims", x, Const(axis[0] if len(axis) == 1 else axis))
 
     def vjp(self, ct, y, x, *, axis):
-        return (squeeze(ct, axis),)
+        return (F.squeeze(ct, axis),)
 
 
 @register
 class Squeeze(Op):
     """y = x with the size-1 axes ``axis`` removed;  dx = expand_dims(ct)."""
     name = "squeeze"
-    view = True
 
     def normalize(self, x, *, axis):
         axis = normalize_axes(axis, x.ndim)
@@ -193,43 +197,4 @@ class Squeeze(Op):
         return np_call("squeeze", x, Const(axis[0] if len(axis) == 1 else axis))
 
     def vjp(self, ct, y, x, *, axis):
-        return (expand_dims(ct, axis),)
-
-
-def _as_tuple(axis):
-    return (axis,) if isinstance(axis, int) else tuple(axis)
-
-
-def matmul(a, b, *, name=None):
-    """Matrix product of 2-D or batched operands (``a @ b``)."""
-    return apply("matmul", (a, b), {}, name)
-
-
-def transpose(x, axes=None, *, name=None):
-    """Permute axes; reverses them by default (``x.T``)."""
-    return apply("transpose", (x,), {"axes": axes}, name)
-
-
-def reshape(x, shape, *, name=None):
-    """Reshape; one dim may be -1 (it may stand for a free dim)."""
-    return apply("reshape", (x,), {"shape": shape}, name)
-
-
-def reshape_like(x, like, *, name=None):
-    """Reshape x to like's run-time shape."""
-    return apply("reshape_like", (x, like), {}, name)
-
-
-def broadcast_like(x, like, *, name=None):
-    """Broadcast x to like's run-time shape."""
-    return apply("broadcast_like", (x, like), {}, name)
-
-
-def expand_dims(x, axis, *, name=None):
-    """Insert size-1 axes at the output positions ``axis``."""
-    return apply("expand_dims", (x,), {"axis": axis}, name)
-
-
-def squeeze(x, axis, *, name=None):
-    """Remove the size-1 axes ``axis``."""
-    return apply("squeeze", (x,), {"axis": axis}, name)
+        return (F.expand_dims(ct, axis),)

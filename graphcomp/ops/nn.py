@@ -3,11 +3,10 @@ import numpy as np
 
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, Name, Tuple, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError, ShapeError
-from ..graph import apply, dtype_name
-from ..op import Op, register, require_float, result_dtype
+from ..graph import F, dtype_name
+from ..op import Op, no_gradient, register, require_float, result_dtype
 from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_int, normalize_axes
-from .elementwise import exp
-from .reduce import count, sum
+from .reduce import count
 
 _SOFTMAX = '''
 def _softmax(x, axis):
@@ -24,19 +23,27 @@ def _log_softmax(x, axis):
     return shifted
 '''
 
+_LABELS = '''
+def _labels(labels):
+    """labels, checked to be class indices: a negative one would silently pick the last class."""
+    if labels.min(initial=0) < 0:
+        raise IndexError(f"label {labels.min()} is negative; labels are class indices 0, 1, ...")
+    return labels
+'''
+
 _CROSS_ENTROPY = '''
 def _cross_entropy(logits, labels):
     """Mean over rows of -log(softmax(logits))[label], computed stably."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return (log_norm - shifted[np.arange(labels.shape[0]), labels]).sum() / labels.shape[0]
+    return (log_norm - shifted[np.arange(labels.shape[0]), _labels(labels)]).sum() / labels.shape[0]
 '''
 
 _SOFTMAX_NLL_GRAD = '''
 def _softmax_nll_grad(logp, labels, scale):
     """(softmax - one_hot(labels)) * scale from log-probabilities logp, in one new array."""
     grad = np.exp(logp)
-    grad[np.arange(labels.shape[0]), labels] -= 1
+    grad[np.arange(labels.shape[0]), _labels(labels)] -= 1
     grad *= scale
     return grad
 '''
@@ -65,7 +72,7 @@ class Softmax(AlongAxis):
         return Call(Name("_softmax"), (x, Const(axis)))
 
     def vjp(self, ct, y, x, *, axis):
-        return (y * (ct - sum(ct * y, axis, keepdims=True)),)
+        return (y * (ct - F.sum(ct * y, axis, keepdims=True)),)
 
 
 @register
@@ -82,8 +89,8 @@ class LogSoftmax(AlongAxis):
             # NOTE: the chain rule through nll_loss then log_softmax collapses to
             # (softmax - one_hot) * scale, computed from y in place (3 array ops, not 7).
             labels, scale = ct.args
-            return (softmax_nll_grad(y, labels, scale),)
-        return (ct - exp(y) * sum(ct, axis, keepdims=True),)
+            return (F.softmax_nll_grad(y, labels, scale),)
+        return (ct - F.exp(y) * F.sum(ct, axis, keepdims=True),)
 
 
 def check_labels(scores, labels, what):
@@ -98,10 +105,15 @@ def check_labels(scores, labels, what):
         raise ShapeError(f"the class dim of {format_shape(scores.shape)} must be static")
 
 
+def checked(labels):
+    """IR for ``_labels(labels)``: the labels, after a check that none is negative."""
+    return Call(Name("_labels"), (labels,))
+
+
 def picked(scores, labels):
-    """IR for ``scores[np.arange(n), labels]``: each row's score at its label."""
+    """IR for ``scores[np.arange(n), _labels(labels)]``: each row's score at its label."""
     rows = np_call("arange", Index(Attr(labels, "shape"), Const(0)))
-    return Index(scores, Tuple((rows, labels)))
+    return Index(scores, Tuple((rows, checked(labels))))
 
 
 class Loss(Op):
@@ -129,6 +141,7 @@ class Loss(Op):
 class NllLoss(Loss):
     """y = -mean_i logp[i, labels[i]] (or the sum);  dlogp = -ct * one_hot(labels) / n."""
     name = "nll_loss"
+    helpers = {"_labels": _LABELS}
 
     def emit(self, logp, labels, *, reduction):
         total = UnOp("-", Call(Attr(picked(logp, labels), "sum")))
@@ -136,14 +149,14 @@ class NllLoss(Loss):
         return total if reduction == "sum" else BinOp("/", total, Index(Attr(labels, "shape"), Const(0)))
 
     def vjp(self, ct, y, logp, labels, *, reduction):
-        return nll_grad(labels, self.scale(ct, labels, reduction), logp.shape[1], logp.dtype), None
+        return F.nll_grad(labels, self.scale(ct, labels, reduction), logp.shape[1], logp.dtype), None
 
 
 @register
 class CrossEntropy(Loss):
     """y = mean_i -log_softmax(logits)[i, labels[i]], stable;  dlogits = (softmax - one_hot) * ct / n."""
     name = "cross_entropy"
-    helpers = {"_cross_entropy": _CROSS_ENTROPY}
+    helpers = {"_cross_entropy": _CROSS_ENTROPY, "_labels": _LABELS}
 
     def emit(self, logits, labels, *, reduction):
         call = Call(Name("_cross_entropy"), (logits, labels))
@@ -152,22 +165,24 @@ class CrossEntropy(Loss):
         return call
 
     def vjp(self, ct, y, logits, labels, *, reduction):
-        return softmax_nll_grad(log_softmax(logits, 1), labels, self.scale(ct, labels, reduction)), None
+        return F.softmax_nll_grad(F.log_softmax(logits, 1), labels, self.scale(ct, labels, reduction)), None
 
 
 @register
 class NllGrad(Op):
     """y = -one_hot(labels, depth) * scale: the gradient of nll_loss for its log-probabilities."""
     name = "nll_grad"
+    helpers = {"_labels": _LABELS}
 
     def infer(self, labels, scale, *, depth, dtype):
         return labels.shape + (depth,), dtype
 
     def emit(self, labels, scale, *, depth, dtype):
-        return BinOp("*", Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels), UnOp("-", scale))
+        return BinOp("*", Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), checked(labels)),
+                     UnOp("-", scale))
 
     def vjp(self, ct, y, labels, scale, *, depth, dtype):
-        return None, -sum(ct * one_hot(labels, depth, dtype))
+        return None, -F.sum(ct * F.one_hot(labels, depth, dtype))
 
 
 @register
@@ -175,7 +190,7 @@ class SoftmaxNllGrad(Op):
     """y = (exp(logp) - one_hot(labels)) * scale, for logp = log_softmax(z):
     the gradient of nll_loss(log_softmax(z)) for z, computed in place."""
     name = "softmax_nll_grad"
-    helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD}
+    helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD, "_labels": _LABELS}
 
     def infer(self, logp, labels, scale):
         return logp.shape, logp.dtype
@@ -184,16 +199,18 @@ class SoftmaxNllGrad(Op):
         return Call(Name("_softmax_nll_grad"), (logp, labels, scale))
 
     def vjp(self, ct, y, logp, labels, scale):
-        probs = exp(logp)
-        return ct * probs * scale, None, sum(ct * (probs - one_hot(labels, logp.shape[1], logp.dtype)))
+        probs = F.exp(logp)
+        return ct * probs * scale, None, F.sum(ct * (probs - F.one_hot(labels, logp.shape[1], logp.dtype)))
 
 
 @register
 class OneHot(Op):
     """y[i, k] = 1.0 if labels[i] == k else 0.0, for k < depth."""
     name = "one_hot"
+    helpers = {"_labels": _LABELS}
+    vjp = no_gradient
 
-    def normalize(self, labels, *, depth, dtype):
+    def normalize(self, labels, *, depth, dtype="float64"):
         if not is_int(depth) or depth < 1:
             raise OpError(f"depth must be a positive int, got {depth!r}")
         return {"depth": int(depth), "dtype": dtype_name(dtype, "one_hot")}
@@ -204,7 +221,7 @@ class OneHot(Op):
         return labels.shape + (depth,), dtype
 
     def emit(self, labels, *, depth, dtype):
-        return Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels)
+        return Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), checked(labels))
 
 
 @register
@@ -224,49 +241,3 @@ class MseLoss(Op):
         diff = pred - target
         grad = diff * (ct * 2 / count(diff, tuple(range(diff.ndim))))
         return grad, -grad
-
-
-def softmax(x, axis=-1, *, name=None):
-    """exp(x) / sum(exp(x)) along ``axis``, computed stably."""
-    return apply("softmax", (x,), {"axis": axis}, name)
-
-
-def log_softmax(x, axis=-1, *, name=None):
-    """log(softmax(x)) along ``axis``, computed stably."""
-    return apply("log_softmax", (x,), {"axis": axis}, name)
-
-
-def nll_loss(logp, labels, reduction="mean", *, name=None):
-    """Negative log-likelihood of integer ``labels`` under (n, classes) log-probabilities.
-
-    Args:
-        logp: (n, classes) log-probabilities, e.g. from ``log_softmax``.
-        labels: (n,) integer class indices.
-        reduction: "mean" (default) or "sum" over the batch.
-    """
-    return apply("nll_loss", (logp, labels), {"reduction": reduction}, name)
-
-
-def cross_entropy(logits, labels, reduction="mean", *, name=None):
-    """``nll_loss(log_softmax(logits, axis=1), labels)`` in one numerically stable op."""
-    return apply("cross_entropy", (logits, labels), {"reduction": reduction}, name)
-
-
-def nll_grad(labels, scale, depth, dtype, *, name=None):
-    """-one_hot(labels, depth) * scale."""
-    return apply("nll_grad", (labels, scale), {"depth": depth, "dtype": dtype}, name)
-
-
-def softmax_nll_grad(logp, labels, scale, *, name=None):
-    """(exp(logp) - one_hot(labels)) * scale."""
-    return apply("softmax_nll_grad", (logp, labels, scale), {}, name)
-
-
-def one_hot(labels, depth, dtype="float64", *, name=None):
-    """(..., depth) indicator rows of integer ``labels``."""
-    return apply("one_hot", (labels,), {"depth": depth, "dtype": dtype}, name)
-
-
-def mse_loss(pred, target, *, name=None):
-    """Mean squared error over all elements (with broadcasting)."""
-    return apply("mse_loss", (pred, target), {}, name)

@@ -4,11 +4,9 @@ import math
 import numpy as np
 
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, np_call
-from ..graph import apply
-from ..op import Op, register
+from ..graph import F, apply
+from ..op import Op, no_gradient, register
 from ..shapes import is_free, normalize_axes
-from .elementwise import cast, equal
-from .linalg import broadcast_like, expand_dims
 
 
 class Reduction(Op):
@@ -42,7 +40,7 @@ class Reduction(Op):
     @staticmethod
     def expand(ct, axis, keepdims):
         """ct with the reduced axes back as size 1."""
-        return ct if keepdims or not axis else expand_dims(ct, axis)
+        return ct if keepdims or not axis else F.expand_dims(ct, axis)
 
 
 @register
@@ -54,7 +52,7 @@ class Sum(Reduction):
         return np.sum(np.zeros(1, x.dtype)).dtype.name
 
     def vjp(self, ct, y, x, *, axis, keepdims):
-        return (broadcast_like(self.expand(ct, axis, keepdims), x),)
+        return (F.broadcast_like(self.expand(ct, axis, keepdims), x),)
 
 
 @register
@@ -73,7 +71,7 @@ class Mean(Reduction):
         return BinOp("/", total, size_expr(x, axis))
 
     def vjp(self, ct, y, x, *, axis, keepdims):
-        return (broadcast_like(self.expand(ct, axis, keepdims) / count(x, axis), x),)
+        return (F.broadcast_like(self.expand(ct, axis, keepdims) / count(x, axis), x),)
 
 
 @register
@@ -82,8 +80,8 @@ class Max(Reduction):
     name, func = "max", "max"
 
     def vjp(self, ct, y, x, *, axis, keepdims):
-        hit = cast(equal(x, self.expand(y, axis, keepdims)), x.dtype)
-        share = self.expand(ct, axis, keepdims) / sum(hit, axis, keepdims=True)
+        hit = F.cast(F.equal(x, self.expand(y, axis, keepdims)), x.dtype)
+        share = self.expand(ct, axis, keepdims) / F.sum(hit, axis, keepdims=True)
         return (hit * share,)
 
 
@@ -91,6 +89,8 @@ class Max(Reduction):
 class Count(Op):
     """y = number of elements of x over ``axis`` at run time (a Python int)."""
     name = "count"
+    public = False
+    vjp = no_gradient
 
     def weak(self, *, axis):
         return True
@@ -119,18 +119,3 @@ def count(x, axis):
     if any(is_free(d) for d in dims):
         return apply("count", (x,), {"axis": tuple(axis)})
     return x.graph.constant(math.prod(dims))
-
-
-def sum(x, axis=None, keepdims=False, *, name=None):   # noqa: A001 - public op name
-    """Sum over ``axis`` (int, ints or None for all)."""
-    return apply("sum", (x,), {"axis": axis, "keepdims": keepdims}, name)
-
-
-def mean(x, axis=None, keepdims=False, *, name=None):
-    """Mean over ``axis`` (int, ints or None for all)."""
-    return apply("mean", (x,), {"axis": axis, "keepdims": keepdims}, name)
-
-
-def max(x, axis=None, keepdims=False, *, name=None):   # noqa: A001 - public op name
-    """Maximum over ``axis``; its gradient is split evenly among ties."""
-    return apply("max", (x,), {"axis": axis, "keepdims": keepdims}, name)
