@@ -10,6 +10,7 @@ from . import ops
 from .autodiff import grad
 from .check import GradientReport, check_gradients
 from .codegen.compiled import Compiled, compile
+from .derivatives import hessian, hvp, jacobian, jvp
 from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConflictError, OpError,
                      ShapeError, UnknownNodeError)
 from .graph import Graph, Tensor
@@ -21,5 +22,6 @@ __version__ = "0.2.0"
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
      "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "grad", *ops.__all__])
+     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
+     *ops.__all__])
     if not hasattr(builtins, name)]

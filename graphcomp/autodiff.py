@@ -52,8 +52,9 @@ def grad(y, wrt, grad_output=None):
 def reverse(y, wrt, seed=None, prefix="d_"):
     """The chain rule from ``y`` back to the ``wrt`` Tensors, seeded with ``seed`` (default 1).
 
-    The total cotangent of each node is named ``<prefix><node>``. Results for
-    the same ``y`` and seed node are built once and reused.
+    The total cotangent of each node is named ``<prefix><node>`` (``prefix``
+    may instead be a function of the node's name giving the total's name).
+    Results for the same ``y``, seed node and prefix are built once and reused.
     """
     graph = y.graph
     key = (y.id, None if seed is None else seed.id, prefix)
@@ -91,7 +92,7 @@ def reverse(y, wrt, seed=None, prefix="d_"):
             for arg, g in zip(args, in_cts, strict=True):
                 if g is not None and arg.name in on_path:
                     cts.setdefault(arg.name, []).append(_sum_to(g, arg))
-    results = [done[w.name] if w.name in done else F.zeros_like(w, name=graph.unique_name(f"{prefix}{w.name}"))
+    results = [done[w.name] if w.name in done else F.zeros_like(w, name=graph.unique_name(_label(prefix, w.name)))
                for w in wrt]
     _prune(graph, first_new, results)
     graph._grads.setdefault(key, {}).update({w.id: r.id for w, r in zip(wrt, results)})
@@ -133,15 +134,19 @@ def _total(graph, node, parts, note, prefix, first_new, totals):
         attrs = ct._attrs
         if ct.id < first_new or OPS[attrs["op"]].inline or ct.id in totals:
             return ct
-        ct = graph.rename(ct.name, graph.unique_name(f"{prefix}{node.name}"))
+        ct = graph.rename(ct.name, graph.unique_name(_label(prefix, node.name)))
         ct._attrs["note"] = f"{note}: {attrs['note']}"
         return ct
-    name = graph.unique_name(f"{prefix}{node.name}")
+    name = graph.unique_name(_label(prefix, node.name))
     with graph.noting(f"{note}: sum over its {len(parts)} uses"):
         total = parts[0]
         for i, p in enumerate(parts[1:], 2):
             total = F.add(total, p, name=name if i == len(parts) else None)
     return total
+
+
+def _label(prefix, name):
+    return prefix(name) if callable(prefix) else f"{prefix}{name}"
 
 
 def _sum_to(g, x):

@@ -187,11 +187,12 @@ class Graph:
             params = op.normalize(*args, **params)
         except GraphError as e:
             raise type(e)(f"{label}: {e}") from None
+        temp = name is None and self._note is not None
         if name is None:
             found = op.simplify(*args, **params)
             if found is not None:
                 return found
-            name = self.unique_name(op_name) if self._note is None else self._temp_name()
+            name = self._temp_name() if temp else self.unique_name(op_name)
         try:
             with unifying() as unified:
                 shape, dtype = op.infer(*args, **params)
@@ -202,7 +203,7 @@ class Graph:
         index = self._count
         self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
                          args=tuple(a.name for a in args), params=params,
-                         weak=shape == () and op.weak(**params), index=index, note=self._note)
+                         weak=shape == () and op.weak(**params), index=index, note=self._note, temp=temp)
         self._count += 1
         self._names[index] = name
         for pos, a in enumerate(args):
@@ -227,6 +228,7 @@ class Graph:
         for user in g.successors(old):
             g.nodes[user]["args"] = tuple(new if a == old else a for a in g.nodes[user]["args"])
         g.remove_node(old)
+        g.nodes[new]["temp"] = False
         self._names[g.nodes[new]["index"]] = new
         return self[new]
 

@@ -6,11 +6,15 @@ other ops. Registering the class is all it takes for the op to be callable
 as ``gc.<name>`` (see ``graph.op_function``). Autodiff and codegen only ever
 ask the op; they never name it.
 """
+import itertools
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .errors import DTypeError, OpError
 
 OPS = {}
+_BODIES = itertools.count()
 
 
 def register(cls):
@@ -85,6 +89,28 @@ class Op:
         """How the node reads in comments and reports, from its arg names."""
         shown = [*args, *(f"{k}={_compact(k, v)}" for k, v in params.items())]
         return f"{self.name}({', '.join(shown)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Body:
+    """A subgraph that a loop op runs once per index: a param of the op, compiled to a function.
+
+    Attributes:
+        graph: the Graph of the body.
+        inputs: its input node names: the loop index first (an int64 scalar),
+            then one per arg of the op, in order.
+        output: the node the body returns.
+        doc: the docstring of its generated function.
+    """
+
+    graph: object
+    inputs: tuple
+    output: str
+    doc: str = ""
+    serial: int = field(default_factory=lambda: next(_BODIES))
+
+    def __repr__(self):      # what sharing of equal nodes compares: one body is equal only to itself
+        return f"Body#{self.serial}"
 
 
 def _compact(key, value):

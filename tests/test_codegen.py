@@ -30,7 +30,7 @@ def test_backward_reads_like_hand_written_code():
     for line in ["d_h = d_logits @ W2.T", "d_W2 = h.T @ d_logits", "d_b2 = d_logits.sum(axis=0)",
                  "d_W1 = x.T @ d_add", "W1 -= step_W1", "step_W1 = x.T @ step_add",
                  "= lr / _t", "h = np.maximum(add, 0, out=add)",
-                 "d_add = np.multiply(d_h, _t10, out=d_h)"]:
+                 "d_add = np.multiply(d_h, _t2, out=d_h)"]:
         assert line in source, line
     # every statement computing a node has a comment naming that node right above it
     lines = source.splitlines()

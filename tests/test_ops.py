@@ -123,6 +123,10 @@ REF = {
     "one_hot": lambda labels, depth, dtype="float64": np.eye(depth)[labels].astype(
         np_dtype(dtype, np.zeros(0))),
     "zeros_like": np.zeros_like,
+    "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
+    "row": lambda x, i: x[i],
+    "unrow": lambda x, i, like: np.where(np.arange(like.shape[0]).reshape((-1,) + (1,) * x.ndim) == i, x, 0.0),
+    "unit": lambda i, shape, dtype: np.eye(1, int(np.prod(shape)), int(i), dtype=dtype).reshape(shape),
     "input": lambda x: x, "param": lambda x: x,
 }
 
@@ -194,6 +198,18 @@ CASES = [
     Case("broadcast_like", [(), X(2, 3)]),
     Case("broadcast_like", [(3, 1), X(3, 4)]),
     Case("broadcast_like", [(3, 4), X(3, 4)]),
+    Case("broadcast_to", [(1, 4)], params=dict(shape=(3, 4))),
+    Case("broadcast_to", [()], params=dict(shape=(2, 3))),
+    Case("broadcast_to", [(4,)], params=dict(shape=(2, 3, 4))),
+    Case("row", [(3, 4), Labels(high=3)]),
+    Case("row", [(2, 3, 4), Labels(high=2)]),
+    Case("unrow", [(4,), Labels(high=3), X(3, 4)]),
+    Case("map", [(3,)], label="jacobian(tanh)", build=lambda g, a: gc.jacobian(gc.tanh(a[0]), a[0]),
+         ref=lambda x: np.diag(1 - np.tanh(x) ** 2)),
+    Case("map", [(3,)], label="hessian(sum(tanh**3))", build=lambda g, a: gc.hessian(gc.sum(gc.tanh(a[0]) ** 3), a[0]),
+         ref=lambda x: np.diag(6 * np.tanh(x) * (1 - np.tanh(x) ** 2) * (1 - 2 * np.tanh(x) ** 2))),
+    Case("map", [(2, 3), (3,)], label="jacobian(x@w,x)", build=lambda g, a: gc.jacobian(gc.tanh(a[0] @ a[1]), a[0]),
+         ref=lambda x, w: np.einsum("i,ia,b->iab", 1 - np.tanh(x @ w) ** 2, np.eye(2), w)),
     Case("expand_dims", [(3, 4)], params=dict(axis=0)),
     Case("expand_dims", [(3, 4)], params=dict(axis=-1)),
     Case("expand_dims", [(3, 4)], params=dict(axis=(0, 2))),
@@ -233,7 +249,7 @@ CASES = [
 ]
 
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",
-                              "input", "param", "constant"}
+                              "unit", "input", "param", "constant"}
 CONSTANT = np.array([[1.5, -2.0, 0.25], [3.0, 0.0, -7.5]])
 
 NO_GRADIENT_CASES = [
@@ -246,6 +262,8 @@ NO_GRADIENT_CASES = [
     Case("count", [(2, 3, 4)], params=dict(axis=(0, 2))),
     Case("count", [("n", 4)], params=dict(axis=(0,))),
     Case("count", [("n", "m", 4)], params=dict(axis=(0, 1, 2))),
+    Case("unit", [Labels(high=6)], params=dict(shape=(2, 3), dtype="float64")),
+    Case("unit", [Labels(high=1)], params=dict(shape=(), dtype="float32")),
     Case("zeros_like", [(3, 4)]),
     Case("zeros_like", [()]),
     Case("one_hot", [Labels(4, high=5)], params=dict(depth=5, dtype="float64")),

@@ -4,8 +4,9 @@ import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS
-from .ir import Assign, Attr, BinOp, Call, Const, Name, UnOp, np_attr, np_call
-from .names import display
+from .ir import (Assign, Attr, BinOp, Call, Const, FunctionDef, ListComp, Loop, Name, Return, UnOp, np_attr,
+                 np_call)
+from .names import Namer, display
 from .printer import NumpyPrinter
 
 
@@ -35,20 +36,30 @@ class Emitter:
     hoisted to module level.
     """
 
-    def __init__(self, graph, namer):
+    def __init__(self, graph, namer, hoist=True):
         self.graph = graph
         self.name = namer
+        self.hoist = hoist
         self.rep = {}      # node -> the node whose statement computes its value
         self.inline = {}
         self.shown = {}    # node -> how comments show it (inline nodes show their expression)
         self.fresh = set() # nodes whose statement allocates a new array in its body
         self.hoisted = {}  # identifier -> module-level assignment of a constant
-        self.helpers = {}
+        self.helpers = {}  # name -> helper source, or the FunctionDef of a loop body
+        self.bodies = {}   # op.Body -> the name of its function
+
+    def ident(self, node):
+        """The identifier of a node's value; grad's temporaries are numbered _t0, _t1, ... per module."""
+        return self.name(node, temp=self.graph.nx.nodes[node]["temp"])
+
+    def label(self, node):
+        """How comments name a node: its identifier if it is a temporary, else its name."""
+        return self.ident(node) if self.graph.nx.nodes[node]["temp"] else display(node)
 
     def ref(self, node):
         """The expression standing for ``node`` in its users."""
         node = self.rep.get(node, node)
-        return self.inline.get(node) or Name(self.name(node))
+        return self.inline.get(node) or Name(self.ident(node))
 
     def statements(self, nodes, keep=()):
         """One statement per computed node of ``nodes`` (one function body).
@@ -68,6 +79,8 @@ class Emitter:
             attrs = self.graph.nx.nodes[n]
             op = OPS[attrs["op"]]
             expr = op.emit(*(self.ref(a) for a in attrs["args"]), **attrs["params"])
+            if isinstance(expr, Loop):
+                expr = self._loop(expr)
             self.helpers.update(op.helpers)
             if op.inline:
                 self._inline(n, attrs, expr)
@@ -78,9 +91,9 @@ class Emitter:
                 pinned.update(self.reads(n))
             for a in dict.fromkeys(self.rep.get(a, a) for a in attrs["args"]):
                 if a in owned and a not in pinned and last[a] == i and self._same_type(a, attrs):
-                    inplace = into(expr, Name(self.name(a)))
+                    inplace = into(expr, Name(self.ident(a)))
                     if inplace is not None:
-                        expr, comment, fresh = inplace, f"{comment}    (in place: {display(a)} is dead)", True
+                        expr, comment, fresh = inplace, f"{comment}    (in place: {self.label(a)} is dead)", True
                         owned.discard(a)
                         break
             if fresh and attrs["shape"] != ():
@@ -88,8 +101,27 @@ class Emitter:
                 self.fresh.add(n)
             else:
                 self.fresh.discard(n)
-            out.append(Assign(Name(self.name(n)), expr, comment, node=n))
+            out.append(Assign(Name(self.ident(n)), expr, comment, node=n))
         return out
+
+    def _loop(self, loop):
+        """A loop as a list comprehension calling its body's function (stacked, or summed)."""
+        index = self.name.local("i")
+        items = ListComp(Call(Name(self.function(loop.body)), (Name(index), *loop.args)), index, loop.count)
+        return np_call("stack", items) if loop.reduce == "stack" else Call(Name("sum"), (items,))
+
+    def function(self, body):
+        """The name of the module-level function computing a loop body, built once."""
+        if body not in self.bodies:
+            name = self.bodies[body] = self.name.global_("_loop")
+            inner = Emitter(body.graph, Namer(reserved=self.name.reserved, module=self.name), hoist=False)
+            inner.bodies = self.bodies
+            stmts = inner.statements(needed(body.graph, [body.output]), keep=[body.output])
+            result = inner.ref(body.output)      # the loop stacks or sums what it returns: no copy needed
+            self.helpers.update(inner.helpers)
+            self.helpers[name] = FunctionDef(name, tuple(inner.name(n) for n in body.inputs),
+                                             (*stmts, Return(result)), body.doc)
+        return self.bodies[body]
 
     def _share(self, nodes, keep):
         """The nodes that get a statement; each other node is mapped in ``rep`` to its equal.
@@ -126,11 +158,11 @@ class Emitter:
 
     def _inline(self, n, attrs, expr):
         """Record an inline node's expression; a constant that is more than a literal goes to module level."""
-        if not attrs["args"] and not isinstance(expr, Const):
-            self.hoisted[self.name(n)] = Assign(Name(self.name(n)), expr,
-                                                f"{display(n)} = {self.comment_formula(n, attrs)}")
-            self.shown[n] = display(n)
-            self.inline[n] = Name(self.name(n))
+        if self.hoist and not attrs["args"] and not isinstance(expr, Const):
+            self.hoisted[self.ident(n)] = Assign(Name(self.ident(n)), expr,
+                                                 f"{self.label(n)} = {self.comment_formula(n, attrs)}")
+            self.shown[n] = self.label(n)
+            self.inline[n] = Name(self.ident(n))
             return
         self.inline[n] = expr
         self.shown[n] = NumpyPrinter().print(expr)
@@ -169,13 +201,13 @@ class Emitter:
         return other["shape"] == attrs["shape"] and other["dtype"] == attrs["dtype"]
 
     def comment_formula(self, n, attrs):
-        return OPS[attrs["op"]].formula(*(self.shown.get(self.rep.get(a, a)) or display(a) for a in attrs["args"]),
+        return OPS[attrs["op"]].formula(*(self.shown.get(self.rep.get(a, a)) or self.label(a) for a in attrs["args"]),
                                         **attrs["params"])
 
     def comment(self, n, attrs, op):
         """``node = formula``, plus the chain-rule term for gradient nodes."""
         note = attrs["note"]
-        return f"{display(n)} = {self.comment_formula(n, attrs)}" + (f"    <- {note}" if note else "")
+        return f"{self.label(n)} = {self.comment_formula(n, attrs)}" + (f"    <- {note}" if note else "")
 
     def output(self, node, returned):
         """The expression returned for ``node``: a new array unless its statement allocated one
@@ -210,7 +242,7 @@ def allocates(expr):
 
 
 _ALLOCATING_OPERATORS = {"+", "-", "*", "/", "@", "**", ">", "<", ">=", "<=", "==", "!="}
-_ALLOCATING_FUNCTIONS = {"where", "zeros_like", "zeros", "matmul"}
+_ALLOCATING_FUNCTIONS = {"where", "zeros_like", "zeros", "matmul", "stack"}
 _REDUCTIONS = {"sum", "max", "min", "prod"}
 
 

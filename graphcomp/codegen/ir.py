@@ -52,6 +52,26 @@ class UnOp:
 
 
 @dataclass(frozen=True)
+class ListComp:
+    """``[element for var in range(count)]``."""
+
+    element: object
+    var: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Loop:
+    """What a loop op emits: ``count`` calls of a body subgraph (``op.Body``) with the index and
+    ``args``, stacked (``reduce="stack"``) or summed. Codegen compiles the body to a function."""
+
+    body: object
+    count: int
+    args: tuple
+    reduce: str
+
+
+@dataclass(frozen=True)
 class Assign:
     target: object              # Name, Index or Tuple of Names
     value: object
@@ -94,7 +114,7 @@ class Module:
 
 def np_call(func, *args, **kwargs):
     """``np.<func>(*args, **kwargs)``; kwargs whose value is None are left out."""
-    kw = tuple((k, v if isinstance(v, (Name, Const, Attr, Call, Index, Tuple, BinOp, UnOp)) else Const(v))
+    kw = tuple((k, v if isinstance(v, (Name, Const, Attr, Call, Index, Tuple, BinOp, UnOp, ListComp)) else Const(v))
                for k, v in kwargs.items() if v is not None)
     return Call(Attr(Name("np"), func), tuple(args), kw)
 

@@ -13,25 +13,49 @@ class Namer:
 
     ``W1`` stays ``W1``; ``"hidden layer"`` becomes ``hidden_layer``;
     ``"__import__('os')"`` becomes ``__import____os__``; clashes get ``_2``, ``_3``.
+    One Namer names the locals of a function (or of functions sharing their
+    names, like forward and train_step); Namers made for the same module
+    (``module=``) share its globals, which no local may shadow.
     """
 
-    def __init__(self, bound=None, reserved=()):
+    def __init__(self, bound=None, reserved=(), module=None):
         """``bound`` gives some nodes a fixed identifier, even a reserved one (train_step's ``lr``);
         ``reserved`` are more names no node may take (the module's helper functions)."""
         self._names = dict(bound or {})
-        self._taken = set(RESERVED) | set(reserved) | set(self._names.values())
+        self.reserved = frozenset(reserved)
+        self._taken = set(RESERVED) | self.reserved | set(self._names.values())
+        self._module = module._module if module is not None else {"globals": set(), "namers": []}
+        self._module["namers"].append(self)
+        self._temps = 0
 
-    def __call__(self, node_name):
+    def __call__(self, node_name, temp=False):
+        """The identifier of a node; a ``temp`` node (one grad named) gets the next free ``_t<k>``."""
         if node_name not in self._names:
-            self._names[node_name] = self._fresh(identifier(node_name))
+            if temp:
+                while f"_t{self._temps}" in self._taken or f"_t{self._temps}" in self._module["globals"]:
+                    self._temps += 1
+            self._names[node_name] = self.local(f"_t{self._temps}" if temp else identifier(node_name))
         return self._names[node_name]
 
-    def _fresh(self, base):
+    def local(self, base):
+        """A new identifier for this Namer's functions (a node's value, a loop index)."""
+        name = self._fresh(base, lambda n: n in self._taken or n in self._module["globals"])
+        self._taken.add(name)
+        return name
+
+    def global_(self, base):
+        """A new module-level identifier (a loop body's function) that no local anywhere takes."""
+        name = self._fresh(base, lambda n: n in self._module["globals"]
+                           or any(n in namer._taken for namer in self._module["namers"]))
+        self._module["globals"].add(name)
+        return name
+
+    @staticmethod
+    def _fresh(base, taken):
         name, k = base, 1
-        while name in self._taken:
+        while taken(name):
             k += 1
             name = f"{base}_{k}"
-        self._taken.add(name)
         return name
 
 

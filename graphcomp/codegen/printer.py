@@ -78,6 +78,9 @@ class NumpyPrinter:
         items = [self.print(i) for i in node.items]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
+    def _print_ListComp(self, node):
+        return f"[{self.print(node.element)} for {node.var} in range({node.count})]"
+
     def _print_BinOp(self, node):
         p = _BINARY[node.op]
         if node.op == "**":        # right-associative, and binds tighter than unary minus on its left

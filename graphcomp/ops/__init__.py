@@ -5,7 +5,7 @@ Each registered op with ``public = True`` is a function of this module
 """
 from ..graph import op_function
 from ..op import OPS
-from . import elementwise, leaves, linalg, nn, reduce  # noqa: F401 - registers the ops
+from . import elementwise, index, leaves, linalg, nn, reduce  # noqa: F401 - registers the ops
 
 FUNCTIONS = {name: op_function(op) for name, op in sorted(OPS.items()) if op.public}
 globals().update(FUNCTIONS)

@@ -45,7 +45,7 @@ class Constant(Op):
             return Const(value)
         if value.ndim == 0:
             return Call(np_attr(dtype), (Const(value.item()),))
-        if value.size == 0:        # tolist() loses the shape of an empty array
+        if not value.any() and not np.signbit(value).any():     # also: tolist() loses an empty array's shape
             return np_call("zeros", Const(value.shape), dtype=np_attr(dtype))
         return np_call("array", Const(_nested(value.tolist())), dtype=np_attr(dtype))
 

@@ -35,6 +35,12 @@ class MatMul(Op):
     def vjp(self, ct, y, a, b):
         if a.ndim > 1 and b.ndim > 1:
             return ct @ matrix_transpose(b), matrix_transpose(a) @ ct
+        if a.ndim == 1 and b.ndim == 1:          # y = a . b
+            return ct * b, ct * a
+        if a.ndim == 2:                          # (n, k) @ (k,): da = outer(ct, b)
+            return F.expand_dims(ct, 1) * b, a.T @ ct
+        if b.ndim == 2:                          # (k,) @ (k, m): db = outer(a, ct)
+            return b @ ct, F.expand_dims(a, 1) * ct
         # a vector operand is a one-row (a) or one-column (b) matrix whose axis y lacks
         a2 = a if a.ndim > 1 else F.expand_dims(a, 0)
         b2 = b if b.ndim > 1 else F.expand_dims(b, 1)
@@ -120,9 +126,7 @@ class Reshape(Op):
         return np_call("reshape", x, Const(shape))
 
     def vjp(self, ct, y, x, *, shape):
-        if any(map(is_free, x.shape)):
-            return (F.reshape_like(ct, x),)
-        return (F.reshape(ct, x.shape),)
+        return (reshape_as(ct, x),)
 
 
 @register
@@ -137,7 +141,39 @@ class ReshapeLike(Op):
         return np_call("reshape", x, Attr(like, "shape"))
 
     def vjp(self, ct, y, x, like):
-        return F.reshape_like(ct, x), None
+        return reshape_as(ct, x), None
+
+
+def reshape_as(ct, x):
+    """``ct`` reshaped to x's shape: a static reshape unless x has free dims."""
+    return F.reshape_like(ct, x) if any(map(is_free, x.shape + ct.shape)) else F.reshape(ct, x.shape)
+
+
+def broadcast_as(ct, x):
+    """``ct`` broadcast to x's shape: to a static shape unless x has free dims."""
+    return F.broadcast_like(ct, x) if any(map(is_free, x.shape)) else F.broadcast_to(ct, x.shape)
+
+
+@register
+class BroadcastTo(Op):
+    """y = x broadcast to the static ``shape`` (a read-only view);  dx = ct summed back."""
+    name = "broadcast_to"
+
+    def normalize(self, x, *, shape):
+        if not isinstance(shape, (tuple, list)) or not all(is_int(d) and d >= 0 for d in shape):
+            raise ShapeError(f"shape must be a tuple of non-negative ints, got {shape!r}")
+        return {"shape": tuple(int(d) for d in shape)}
+
+    def infer(self, x, *, shape):
+        if broadcast_shapes(x.shape, shape) != shape:
+            raise ShapeError(f"cannot broadcast {format_shape(x.shape)} to {format_shape(shape)}")
+        return shape, x.dtype
+
+    def emit(self, x, *, shape):
+        return np_call("broadcast_to", x, Const(shape))
+
+    def vjp(self, ct, y, x, *, shape):
+        return (ct,)      # grad un-broadcasts ct to x's shape
 
 
 @register

@@ -7,6 +7,7 @@ from ..codegen.ir import Attr, BinOp, Call, Const, Index, np_call
 from ..graph import F, apply
 from ..op import Op, no_gradient, register
 from ..shapes import is_free, normalize_axes
+from .linalg import broadcast_as
 
 
 class Reduction(Op):
@@ -39,8 +40,10 @@ class Reduction(Op):
 
     @staticmethod
     def expand(ct, axis, keepdims):
-        """ct with the reduced axes back as size 1."""
-        return ct if keepdims or not axis else F.expand_dims(ct, axis)
+        """ct with the reduced axes back as size 1 (not needed for leading axes: they broadcast)."""
+        if keepdims or axis == tuple(range(len(axis))):
+            return ct
+        return F.expand_dims(ct, axis)
 
 
 @register
@@ -52,7 +55,7 @@ class Sum(Reduction):
         return np.sum(np.zeros(1, x.dtype)).dtype.name
 
     def vjp(self, ct, y, x, *, axis, keepdims):
-        return (F.broadcast_like(self.expand(ct, axis, keepdims), x),)
+        return (broadcast_as(self.expand(ct, axis, keepdims), x),)
 
 
 @register
@@ -71,7 +74,7 @@ class Mean(Reduction):
         return BinOp("/", total, size_expr(x, axis))
 
     def vjp(self, ct, y, x, *, axis, keepdims):
-        return (F.broadcast_like(self.expand(ct, axis, keepdims) / count(x, axis), x),)
+        return (broadcast_as(self.expand(ct, axis, keepdims) / count(x, axis), x),)
 
 
 @register
