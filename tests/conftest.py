@@ -1,0 +1,15 @@
+"""Hypothesis profiles: deterministic by default (CI and the README's test command), longer randomized fuzzing on demand.
+
+- ``ci`` (default): derandomized, no example database, 30 examples per property:
+  the same examples on every run, so a pass is a pass.
+- ``fuzz``: random seeds, 1,000 examples per property, for a local hunt:
+  ``HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests/test_properties.py``.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", max_examples=30, derandomize=True, database=None, **_COMMON)
+settings.register_profile("fuzz", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
