@@ -1,14 +1,18 @@
 """Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops, shapes."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 from . import ops  # noqa: F401 - registers the ops that VJPs build
 from .errors import GradientError, GraphError, ShapeError
-from .graph import F, Tensor
+from .graph import F, Tensor, TensorLike
 from .op import OPS
 from .shapes import format_shape, sum_to_axes
 
 
-def grad(y, wrt, grad_output=None):
+def grad(y: Tensor, wrt: Tensor | Sequence[Tensor], grad_output: TensorLike | None = None) -> Tensor | list[Tensor]:
     """Gradients of ``y`` with respect to each node of ``wrt``, as new graph nodes.
 
     The chain rule runs backwards from ``y`` over the nodes between ``wrt``

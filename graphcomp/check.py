@@ -1,7 +1,11 @@
 """Numeric gradient checks: generated gradients against central finite differences; imports graph, autodiff, codegen."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .autodiff import grad
 from .codegen.compiled import compile
@@ -54,8 +58,9 @@ class GradientReport:
         return "\n".join(lines)
 
 
-def check_gradients(loss, wrt, feed, *, eps=1e-6, rtol=1e-5, atol=1e-8, max_checks=None, seed=0,
-                    gradients=None):
+def check_gradients(loss: Tensor, wrt: Sequence[Tensor], feed: Mapping[str, ArrayLike], *, eps: float = 1e-6,
+                    rtol: float = 1e-5, atol: float = 1e-8, max_checks: int | None = None, seed: int = 0,
+                    gradients: Sequence[Tensor] | None = None) -> GradientReport:
     """Compare the generated gradients of ``loss`` against central finite differences.
 
     Both sides run generated code, in float64: a float32 (or float16) graph

@@ -12,19 +12,22 @@ result; codegen writes the body once as a function, never one copy per row.
 What the body reads that does not depend on the row (the forward pass, the
 first derivative for a Hessian) is computed once, outside the loop.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from .autodiff import grad, reverse
+from .codegen.ir import Loop
 from .errors import GradientError, GraphError, ShapeError
-from .graph import F, Graph, Tensor
+from .graph import F, Graph, Tensor, TensorLike
 from .op import OPS, Body, Op, register
 from .shapes import dims_compatible, format_shape, is_free
-from .codegen.ir import Loop
 
 
-def jvp(y, primals, tangents):
+def jvp(y: Tensor, primals: Tensor | Sequence[Tensor], tangents: TensorLike | Sequence[TensorLike]) -> Tensor:
     """Forward mode: the derivative of ``y`` along ``tangents``, ``sum_k dy/dx_k . t_k``, as graph nodes.
 
     Costs about one forward pass of the tangents through the part of the
@@ -65,7 +68,7 @@ def jvp(y, primals, tangents):
     return result
 
 
-def hvp(loss, w, v):
+def hvp(loss: Tensor, w: Tensor, v: TensorLike) -> Tensor:
     """The Hessian of scalar ``loss`` for ``w`` times ``v``, shaped like ``w`` (reverse over reverse).
 
     Args:
@@ -83,7 +86,7 @@ def hvp(loss, w, v):
     return reverse(F.sum(grad(loss, w) * v), [w], prefix="hv_")[0]
 
 
-def hessian(loss, w):
+def hessian(loss: Tensor, w: Tensor) -> Tensor:
     """The Hessian of scalar ``loss`` for ``w``: shape ``w.shape + w.shape``; ``w`` has static dims.
 
     One row per element of ``w``, each a Hessian-vector product, computed in a
@@ -98,7 +101,7 @@ def hessian(loss, w):
     return jacobian(grad(loss, w), w)
 
 
-def jacobian(y, x):
+def jacobian(y: Tensor, x: Tensor) -> Tensor:
     """The Jacobian of ``y`` for ``x``: shape ``y.shape + x.shape``; both have static dims.
 
     Row i (of y flattened) is the VJP of the i-th unit cotangent, computed

@@ -7,6 +7,8 @@ name. Each node carries ``op`` (registry key), ``shape``, ``dtype``,
 which is a topological order). Each edge carries ``positions``, the argument
 slots the source fills.
 """
+from __future__ import annotations
+
 import contextlib
 import functools
 import inspect
@@ -14,10 +16,15 @@ import itertools
 
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .errors import DTypeError, GraphError, NameConflictError, OpError, ShapeError, UnknownNodeError
 from .op import OPS, Op
 from .shapes import format_shape, is_anonymous, is_free, normalize_shape, unifying
+
+
+Shape = "tuple[int | str | None, ...] | int | str | None"
+TensorLike = "Tensor | ArrayLike"
 
 
 class Graph:
@@ -56,12 +63,12 @@ class Graph:
     def __contains__(self, name):
         return name in self.nx
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> "Tensor":
         if name not in self.nx:
             raise UnknownNodeError(f"graph {self.name!r} has no node {name!r}")
         return Tensor(self, self.nx.nodes[name]["index"])
 
-    def input(self, name, shape, dtype=None):
+    def input(self, name: str, shape: Shape, dtype: DTypeLike | None = None) -> "Tensor":
         """Declare a value fed at run time (data, labels).
 
         Args:
@@ -79,11 +86,11 @@ class Graph:
         """
         return self._leaf("input", name, shape, dtype)
 
-    def param(self, name, shape, dtype=None):
+    def param(self, name: str, shape: Shape, dtype: DTypeLike | None = None) -> "Tensor":
         """Declare a trainable parameter (a leaf fed at run time); see ``input``."""
         return self._leaf("param", name, shape, dtype)
 
-    def constant(self, value, dtype=None, name=None):
+    def constant(self, value: ArrayLike, dtype: DTypeLike | None = None, name: str | None = None) -> "Tensor":
         """Add a constant node.
 
         A Python number (or one whose ``dtype`` is what Python's own would be:
@@ -474,9 +481,6 @@ class _Arity:
 def arity(op):
     """The args and params an op takes: those of its ``normalize`` if it has one, else of ``infer``."""
     return _Arity(inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer))
-
-
-TensorLike = "Tensor | np.ndarray | float | int | bool"
 
 
 @functools.cache

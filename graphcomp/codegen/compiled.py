@@ -1,4 +1,6 @@
 """compile: generated modules, loaded and wrapped with feed checks; imports graph, op and codegen (never autodiff)."""
+from __future__ import annotations
+
 import builtins
 import difflib
 import linecache
@@ -6,6 +8,7 @@ import os
 import tempfile
 import traceback
 import types
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from .printer import NumpyPrinter
 RUN_ERRORS = (ValueError, IndexError, ZeroDivisionError)
 
 
-def compile(outputs):   # noqa: A001 - public name from the spec
+def compile(outputs: Tensor | Sequence[Tensor]) -> "Compiled":   # noqa: A001 - public name from the spec
     """Compile the nodes ``outputs`` into a NumPy function of every input and param they need.
 
     Args:

@@ -1,5 +1,11 @@
 """compile_training: forward, backward and an SGD step as one generated module; imports graph, autodiff and codegen."""
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from ..autodiff import grad, reverse
 from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, graph_of, module_doc, namer,
@@ -8,10 +14,11 @@ from ..codegen.emit import Emitter, leaves, needed
 from ..codegen.ir import Assign, AugAssign, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from ..codegen.printer import NumpyPrinter
 from ..errors import FeedError, GraphError
+from ..graph import Tensor
 from ..op import OPS
 
 
-def compile_training(loss, params):
+def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
     """Compile forward, backward and an SGD training step for scalar ``loss``.
 
     Adds the gradient nodes ``d_<param>`` to the graph (as ``grad`` does).
@@ -111,7 +118,7 @@ class TrainingStep(Generated):
         self._feeds = Feeds(graph, params + data, params=set(params), updated=True)
         self._train_step = self.module.train_step
 
-    def forward(self, params, /, **feeds):
+    def forward(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> tuple:
         """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
         values = self._feeds.values(feeds, params)
         try:
@@ -119,14 +126,14 @@ class TrainingStep(Generated):
         except RUN_ERRORS as e:
             raise self.failed(e) or e from e
 
-    def backward(self, cache):
+    def backward(self, cache: tuple) -> dict[str, np.ndarray]:
         """Gradients from a forward cache, as a dict param name -> new array."""
         try:
             return dict(zip(self.params, self.module.backward(cache), strict=True))
         except RUN_ERRORS as e:
             raise self.failed(e) or e from e
 
-    def train_step(self, params, /, *, lr, **feeds):
+    def train_step(self, params: dict[str, np.ndarray], /, *, lr: float, **feeds: ArrayLike) -> float:
         """One SGD step: updates the arrays in ``params`` in place; returns the loss before it.
 
         Every value is checked before anything is updated, so a step that
