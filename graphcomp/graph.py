@@ -196,7 +196,10 @@ class Graph:
             raise type(e)(f"{label}: {e}") from None
         temp = name is None and self._note is not None
         if name is None:
-            found = op.simplify(*args, **params)
+            try:
+                found = op.simplify(*args, **params)
+            except GraphError as e:
+                raise type(e)(f"{label}: {e}") from None
             if found is not None:
                 return found
             name = self._temp_name() if temp else self.unique_name(op_name)

@@ -265,8 +265,9 @@ class Generated:
         """A FeedError naming the node whose statement raised ``error``, if generated code raised it."""
         for frame, lineno in traceback.walk_tb(error.__traceback__):
             if frame.f_code.co_filename == self._filename and lineno in self.lines:
+                line = self.source.splitlines()[lineno - 1].strip()
                 return FeedError(f"computing node {display(self.lines[lineno])} failed on the fed values: "
-                                 f"{error}")
+                                 f"{error} (line {lineno}: {line})")
         return None
 
     def save(self, path):

@@ -36,10 +36,9 @@ class Emitter:
     hoisted to module level.
     """
 
-    def __init__(self, graph, namer, hoist=True):
+    def __init__(self, graph, namer):
         self.graph = graph
         self.name = namer
-        self.hoist = hoist
         self.rep = {}      # node -> the node whose statement computes its value
         self.inline = {}
         self.shown = {}    # node -> how comments show it (inline nodes show their expression)
@@ -114,11 +113,12 @@ class Emitter:
         """The name of the module-level function computing a loop body, built once."""
         if body not in self.bodies:
             name = self.bodies[body] = self.name.global_("_loop")
-            inner = Emitter(body.graph, Namer(reserved=self.name.reserved, module=self.name), hoist=False)
+            inner = Emitter(body.graph, Namer(reserved=self.name.reserved, module=self.name))
             inner.bodies = self.bodies
             stmts = inner.statements(needed(body.graph, [body.output]), keep=[body.output])
             result = inner.ref(body.output)      # the loop stacks or sums what it returns: no copy needed
             self.helpers.update(inner.helpers)
+            self.hoisted.update(inner.hoisted)
             self.helpers[name] = FunctionDef(name, tuple(inner.name(n) for n in body.inputs),
                                              (*stmts, Return(result)), body.doc)
         return self.bodies[body]
@@ -158,9 +158,9 @@ class Emitter:
 
     def _inline(self, n, attrs, expr):
         """Record an inline node's expression; a constant that is more than a literal goes to module level."""
-        if self.hoist and not attrs["args"] and not isinstance(expr, Const):
-            self.hoisted[self.ident(n)] = Assign(Name(self.ident(n)), expr,
-                                                 f"{self.label(n)} = {self.comment_formula(n, attrs)}")
+        if not attrs["args"] and not isinstance(expr, Const):
+            name = self.name.global_for(n)
+            self.hoisted[name] = Assign(Name(name), expr, f"{self.label(n)} = {self.comment_formula(n, attrs)}")
             self.shown[n] = self.label(n)
             self.inline[n] = Name(self.ident(n))
             return
@@ -201,8 +201,8 @@ class Emitter:
         return other["shape"] == attrs["shape"] and other["dtype"] == attrs["dtype"]
 
     def comment_formula(self, n, attrs):
-        return OPS[attrs["op"]].formula(*(self.shown.get(self.rep.get(a, a)) or self.label(a) for a in attrs["args"]),
-                                        **attrs["params"])
+        args = [self.rep.get(a, a) for a in attrs["args"]]
+        return OPS[attrs["op"]].formula(*(self.shown.get(a) or self.label(a) for a in args), **attrs["params"])
 
     def comment(self, n, attrs, op):
         """``node = formula``, plus the chain-rule term for gradient nodes."""

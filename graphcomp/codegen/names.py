@@ -37,6 +37,12 @@ class Namer:
             self._names[node_name] = self.local(f"_t{self._temps}" if temp else identifier(node_name))
         return self._names[node_name]
 
+    def global_for(self, node_name):
+        """The identifier of a node whose value lives at module level (a hoisted constant)."""
+        if node_name not in self._names:
+            self._names[node_name] = self.global_(identifier(node_name))
+        return self._names[node_name]
+
     def local(self, base):
         """A new identifier for this Namer's functions (a node's value, a loop index)."""
         name = self._fresh(base, lambda n: n in self._taken or n in self._module["globals"])

@@ -376,7 +376,7 @@ class Cast(Unary):
     name = "cast"
 
     def normalize(self, x, *, dtype):
-        return {"dtype": dtype_name(dtype, "cast")}
+        return {"dtype": dtype_name(dtype, "dtype")}
 
     def infer(self, x, *, dtype):
         return x.shape, dtype

@@ -115,7 +115,8 @@ class TrainingStep(Generated):
         super().__init__(graph, source, lines)
         self.params = params
         self.inputs = data
-        self._feeds = Feeds(graph, params + data, params=set(params), updated=True)
+        self._feeds = Feeds(graph, params + data, params=set(params))
+        self._updates = Feeds(graph, params + data, params=set(params), updated=True)
         self._train_step = self.module.train_step
 
     def forward(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> tuple:
@@ -141,7 +142,7 @@ class TrainingStep(Generated):
         """
         if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
             raise FeedError(f"lr must be a real number, got {type(lr).__name__} {lr!r}")
-        values = self._feeds.values(feeds, params)
+        values = self._updates.values(feeds, params)
         try:
             return self._train_step(params, *values[len(self.params):], lr)
         except RUN_ERRORS as e:
