@@ -15,11 +15,17 @@ def needed(graph, outputs):
     for out in outputs:
         if out not in graph.nx:
             raise UnknownNodeError(f"graph {graph.name!r} has no node {out!r}")
-    found = graph.upstream(outputs)
-    if not nx.is_directed_acyclic_graph(graph.nx.subgraph(found)):
-        cycle = nx.find_cycle(graph.nx.subgraph(found))
-        raise GraphError(f"graph {graph.name!r} has a cycle: {' -> '.join(a for a, _ in cycle)}")
-    return graph.order(found)
+    found = graph.order(graph.upstream(outputs))
+    # Creation order is topological (every edge goes from an older node to a newer one) unless someone
+    # edited graph.nx. Checking that is linear; networkx looks for the cycle only when it fails.
+    index, pred = graph.nx.nodes, graph.nx.pred
+    if any(index[a]["index"] >= index[n]["index"] for n in found for a in pred[n]):
+        sub = graph.nx.subgraph(found)
+        if not nx.is_directed_acyclic_graph(sub):
+            cycle = nx.find_cycle(sub)
+            raise GraphError(f"graph {graph.name!r} has a cycle: {' -> '.join(a for a, _ in cycle)}")
+        return list(nx.topological_sort(sub))
+    return found
 
 
 def leaves(graph, nodes):

@@ -39,12 +39,13 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
     """
     params = list(params)
     graph = graph_of([loss, *params])
-    for i, p in enumerate(params):
+    for p in params:
         if not OPS[p.op].leaf:
             raise GraphError(f"compile_training: {p.name!r} is a {p.op} node; only fed nodes "
                              "(params, inputs) can be trained")
-        if p in params[:i]:
-            raise GraphError(f"compile_training: param {p.name!r} is listed twice")
+    if len(set(params)) != len(params):
+        twice = next(p for i, p in enumerate(params) if p in set(params[:i]))
+        raise GraphError(f"compile_training: param {twice.name!r} is listed twice")
     grads = grad(loss, params)
     # NOTE: every VJP is linear in its cotangent, so seeding the chain rule with lr
     # instead of 1 gives lr * gradient at no extra cost (it scales the first scalar
