@@ -63,8 +63,16 @@ def jvp(y: Tensor, primals: Tensor | Sequence[Tensor], tangents: TensorLike | Se
     for ct, t in zip(cts, tangents, strict=True):
         term = F.sum(ct * t)
         dot = term if dot is None else dot + term
+    second = graph._count
     result = reverse(dot, [stand_in], prefix=lambda n: "t_" + n.removeprefix("ct_"))[0]
     _prune(graph, first, result)
+    # the reverse pass over the VJP graph is a forward pass of tangents: say so in the comments
+    along = ", ".join(p.name for p in primals)
+    for n in graph.upstream([result.name]):
+        attrs = graph.nx.nodes[n]
+        if attrs["index"] >= second:
+            node = n.removeprefix("t_") if n.startswith("t_") and not attrs["temp"] else None
+            attrs["note"] = f"forward mode: d{node}/d({along}) . tangents" if node else "forward mode"
     return result
 
 

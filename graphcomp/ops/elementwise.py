@@ -137,6 +137,18 @@ class Mul(Binary):
     name, symbol = "mul", "*"
     fold, unit, commutes = operator.mul, 1, True
 
+    def simplify(self, a, b):
+        found = super().simplify(a, b)
+        if found is not None:
+            return found
+        # x * ones: the ones a sum's VJP broadcasts (the gradient of sum(x * t) for x is t)
+        shape, dtype = self.infer(a, b)
+        for keep, ones in ((a, b), (b, a)):
+            if (ones.op in ("broadcast_to", "broadcast_like") and is_scalar_constant(ones.args[0])
+                    and ones.args[0].value == 1 and same_type(keep, shape, dtype)):
+                return keep
+        return None
+
     def vjp(self, ct, y, a, b):
         return ct * b, ct * a
 
