@@ -69,6 +69,11 @@ class Op:
         """Whether a scalar output is a Python scalar at run time, so weakly typed (NumPy 2)."""
         return False
 
+    def prepare(self, *args, **params):
+        """Return the args to build the node from: an op may read an arg through another node
+        (labels through a check). Called before ``normalize``; default: the args unchanged."""
+        return args
+
     def normalize(self, *args, **params):
         """Check and canonicalize params (e.g. axes); returns the params."""
         return params

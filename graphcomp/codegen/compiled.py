@@ -120,7 +120,8 @@ class Feeds:
     broadcast against 5, two free dims broadcast together) must agree in the
     fed values, so gradients are never summed over a dim nobody knew was
     broadcast. ``updated`` params (train_step's) must be writeable NumPy
-    arrays of exactly their dtype, since they are updated in place.
+    arrays of exactly their dtype, since they are updated in place; only
+    the other values are returned then (train_step reads params itself).
 
     ``fast`` is a generated straight-line check that returns the values when
     all is well (the common case, on every call) and None otherwise; ``check``
@@ -164,13 +165,15 @@ class Feeds:
                     size = Index(Attr(v, "shape"), Const(i))
                     if isinstance(dim, int):
                         tests.append(BinOp("==", size, Const(dim)))
+                    elif dim in first_use:
+                        tests.append(BinOp("==", size, first_use[dim]))
                     elif dim is not None:
-                        tests.append(BinOp("==", size, first_use.setdefault(dim, size)))
+                        first_use[dim] = size
             ok = Name("ok") if k else tests.pop(0)
             for test in tests:
                 ok = BinOp("and", ok, test)      # left-nested: prints flat
             body += [Assign(v, Index(Name(f"{source}s"), Const(name))), Assign(Name("ok"), ok)]
-        values = Tuple(tuple(Name(f"v{k}") for k in range(len(self.specs))))
+        values = Tuple(tuple(Name(f"v{k}") for k, spec in enumerate(self.specs) if self._returned(spec)))
         result = BinOp("and", Name("ok"), values) if self.specs else values
         fast = FunctionDef("fast", ("params", "feeds"), (*body, Return(result)))
         source = NumpyPrinter().print(Module("Feed checks of compiled code.", (), (fast,)))
@@ -211,8 +214,13 @@ class Feeds:
                     if first[0] != size:
                         raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
                                         f"{first[0]} in {first[1]!r}")
-            values.append(value)
+            if self._returned((name, source)):
+                values.append(value)
         return values
+
+    def _returned(self, spec):
+        """Whether the value of ``spec`` is returned: train_step reads its params from the dict itself."""
+        return not (self.updated and spec[1] == "param")
 
     def _array(self, value, name, source, dtype):
         """``value`` as an array of ``dtype``, or a FeedError saying why it cannot be."""

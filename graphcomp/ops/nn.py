@@ -26,7 +26,7 @@ def _log_softmax(x, axis):
 _LABELS = '''
 def _labels(labels):
     """labels, checked to be class indices: a negative one would silently pick the last class."""
-    if labels.min(initial=0) < 0:
+    if labels.size and labels.flat[labels.argmin()] < 0:      # argmin: a fraction of min()'s cost on small arrays
         raise IndexError(f"label {labels.min()} is negative; labels are class indices 0, 1, ...")
     return labels
 '''
@@ -36,14 +36,14 @@ def _cross_entropy(logits, labels):
     """Mean over rows of -log(softmax(logits))[label], computed stably."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=1))
-    return (log_norm - shifted[np.arange(labels.shape[0]), _labels(labels)]).sum() / labels.shape[0]
+    return (log_norm - shifted[np.arange(labels.shape[0]), labels]).sum() / labels.shape[0]
 '''
 
 _SOFTMAX_NLL_GRAD = '''
 def _softmax_nll_grad(logp, labels, scale):
     """(softmax - one_hot(labels)) * scale from log-probabilities logp, in one new array."""
     grad = np.exp(logp)
-    grad[np.arange(labels.shape[0]), _labels(labels)] -= 1
+    grad[np.arange(labels.shape[0]), labels] -= 1
     grad *= scale
     return grad
 '''
@@ -105,19 +105,53 @@ def check_labels(scores, labels, what):
         raise ShapeError(f"the class dim of {format_shape(scores.shape)} must be static")
 
 
-def checked(labels):
-    """IR for ``_labels(labels)``: the labels, after a check that none is negative."""
-    return Call(Name("_labels"), (labels,))
-
-
 def picked(scores, labels):
-    """IR for ``scores[np.arange(n), _labels(labels)]``: each row's score at its label."""
+    """IR for ``scores[np.arange(n), labels]``: each row's score at its label."""
     rows = np_call("arange", Index(Attr(labels, "shape"), Const(0)))
-    return Index(scores, Tuple((rows, checked(labels))))
+    return Index(scores, Tuple((rows, labels)))
 
 
-class Loss(Op):
+@register
+class Labels(Op):
+    """y = labels, checked to be class indices (none negative: NumPy would wrap it to the last class).
+
+    Every op that indexes by labels reads them through this node (its
+    ``prepare`` puts it in), so a function checks its labels once, however
+    many ops read them.
+    """
+    name = "labels"
+    public = False
+    helpers = {"_labels": _LABELS}
+    vjp = no_gradient
+
+    def infer(self, labels):
+        if np.dtype(labels.dtype).kind not in "iu":
+            raise DTypeError(f"labels {labels.name!r} must be integers, got {labels.dtype}")
+        return labels.shape, labels.dtype
+
+    def emit(self, labels):
+        return Call(Name("_labels"), (labels,))
+
+
+def checked(labels):
+    """``labels`` read through a Labels node (itself, if it is one)."""
+    return labels if labels.op == "labels" else labels.graph.apply("labels", (labels,), {})
+
+
+class ReadsLabels(Op):
+    """An op with a labels argument at position ``label_arg``, which it reads checked."""
+
+    label_arg = 0
+
+    def prepare(self, *args, **params):
+        k = self.label_arg
+        return (*args[:k], checked(args[k]), *args[k + 1:])
+
+
+class Loss(ReadsLabels):
     """A scalar loss of (n, classes) scores and (n,) integer labels."""
+
+    label_arg = 1
 
     def normalize(self, scores, labels, *, reduction="mean"):
         if reduction not in ("mean", "sum"):
@@ -141,7 +175,6 @@ class Loss(Op):
 class NllLoss(Loss):
     """y = -mean_i logp[i, labels[i]] (or the sum);  dlogp = -ct * one_hot(labels) / n."""
     name = "nll_loss"
-    helpers = {"_labels": _LABELS}
 
     def emit(self, logp, labels, *, reduction):
         total = UnOp("-", Call(Attr(picked(logp, labels), "sum")))
@@ -156,7 +189,7 @@ class NllLoss(Loss):
 class CrossEntropy(Loss):
     """y = mean_i -log_softmax(logits)[i, labels[i]], stable;  dlogits = (softmax - one_hot) * ct / n."""
     name = "cross_entropy"
-    helpers = {"_cross_entropy": _CROSS_ENTROPY, "_labels": _LABELS}
+    helpers = {"_cross_entropy": _CROSS_ENTROPY}
 
     def emit(self, logits, labels, *, reduction):
         call = Call(Name("_cross_entropy"), (logits, labels))
@@ -169,28 +202,27 @@ class CrossEntropy(Loss):
 
 
 @register
-class NllGrad(Op):
+class NllGrad(ReadsLabels):
     """y = -one_hot(labels, depth) * scale: the gradient of nll_loss for its log-probabilities."""
     name = "nll_grad"
-    helpers = {"_labels": _LABELS}
 
     def infer(self, labels, scale, *, depth, dtype):
         return labels.shape + (depth,), dtype
 
     def emit(self, labels, scale, *, depth, dtype):
-        return BinOp("*", Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), checked(labels)),
-                     UnOp("-", scale))
+        return BinOp("*", Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels), UnOp("-", scale))
 
     def vjp(self, ct, y, labels, scale, *, depth, dtype):
         return None, -F.sum(ct * F.one_hot(labels, depth, dtype))
 
 
 @register
-class SoftmaxNllGrad(Op):
+class SoftmaxNllGrad(ReadsLabels):
     """y = (exp(logp) - one_hot(labels)) * scale, for logp = log_softmax(z):
     the gradient of nll_loss(log_softmax(z)) for z, computed in place."""
     name = "softmax_nll_grad"
-    helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD, "_labels": _LABELS}
+    helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD}
+    label_arg = 1
 
     def infer(self, logp, labels, scale):
         return logp.shape, logp.dtype
@@ -204,10 +236,9 @@ class SoftmaxNllGrad(Op):
 
 
 @register
-class OneHot(Op):
+class OneHot(ReadsLabels):
     """y[i, k] = 1.0 if labels[i] == k else 0.0, for k < depth."""
     name = "one_hot"
-    helpers = {"_labels": _LABELS}
     vjp = no_gradient
 
     def normalize(self, labels, *, depth, dtype="float64"):
@@ -221,7 +252,7 @@ class OneHot(Op):
         return labels.shape + (depth,), dtype
 
     def emit(self, labels, *, depth, dtype):
-        return Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), checked(labels))
+        return Index(np_call("eye", Const(depth), dtype=np_attr(dtype)), labels)
 
 
 @register

@@ -141,11 +141,11 @@ class TrainingStep(Generated):
         Every value is checked before anything is updated, so a step that
         raises a FeedError has changed no param.
         """
-        if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
+        if lr.__class__ is not float and (not isinstance(lr, numbers.Real) or isinstance(lr, bool)):
             raise FeedError(f"lr must be a real number, got {type(lr).__name__} {lr!r}")
         values = self._updates.values(feeds, params)
         try:
-            return self._train_step(params, *values[len(self.params):], lr)
+            return self._train_step(params, *values, lr)
         except RUN_ERRORS as e:
             raise self.failed(e) or e from e
 
