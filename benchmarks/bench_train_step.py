@@ -49,35 +49,37 @@ def compile_step(n_in, n_hidden, n_out, dtype):
 
 
 def handwritten_train_step(params, x, y, lr):
-    """One SGD step of the same MLP, written by hand; updates params in place."""
+    """One SGD step of the same MLP, written by hand as frugally as NumPy allows; updates params in place.
+
+    relu and exp overwrite their input, lr is folded into the softmax gradient
+    so that each update subtracts the product that is already lr * gradient,
+    and the only full-size temporaries are the matmul results and the relu mask.
+    """
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     n = x.shape[0]
     rows = np.arange(n)
 
-    z = x @ W1
-    z += b1
-    h = np.maximum(z, 0)
+    h = x @ W1
+    h += b1
+    np.maximum(h, 0, out=h)                  # relu in place: h > 0 exactly where z > 0
     logits = h @ W2
     logits += b2
     logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
+    target = logits[rows, y]
+    p = np.exp(logits, out=logits)
     sum_exp = p.sum(axis=1)
-    loss = (np.log(sum_exp) - logits[rows, y]).sum() / n
+    loss = (np.log(sum_exp).sum() - target.sum()) / n
 
-    # Fused softmax + cross-entropy gradient: dL/dlogits = (softmax - onehot) / n.
-    p /= sum_exp[:, None]
-    p[rows, y] -= 1
-    p /= n
-    dW2 = h.T @ p
-    db2 = p.sum(axis=0)
-    dz = (p @ W2.T) * (z > 0)
-    dW1 = x.T @ dz
-    db1 = dz.sum(axis=0)
-
-    W1 -= lr * dW1
-    b1 -= lr * db1
-    W2 -= lr * dW2
-    b2 -= lr * db2
+    # lr * dL/dlogits = (softmax - onehot) * lr / n: one pass over p, so every
+    # gradient below is already lr times the gradient and updates are W -= step.
+    p *= np.divide(lr / n, sum_exp, out=sum_exp)[:, None]
+    p[rows, y] -= lr / n
+    step_h = p @ W2.T                        # before W2 changes
+    W2 -= h.T @ p
+    b2 -= p.sum(axis=0)
+    step_h *= h > 0                          # relu mask (faster here than np.sign(h, out=h))
+    W1 -= x.T @ step_h
+    b1 -= step_h.sum(axis=0)
     return loss
 
 
