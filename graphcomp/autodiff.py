@@ -6,12 +6,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import ops  # noqa: F401 - registers the ops that VJPs build
+from .collector import pausing
 from .errors import GradientError, GraphError, ShapeError
 from .graph import F, Tensor, TensorLike
 from .op import OPS
 from .shapes import format_shape, sum_to_axes
 
 
+@pausing
 def grad(y: Tensor, wrt: Tensor | Sequence[Tensor], grad_output: TensorLike | None = None) -> Tensor | list[Tensor]:
     """Gradients of ``y`` with respect to each node of ``wrt``, as new graph nodes.
 

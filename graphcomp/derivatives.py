@@ -21,12 +21,14 @@ import numpy as np
 
 from .autodiff import grad, reverse
 from .codegen.ir import Loop
+from .collector import pausing
 from .errors import GradientError, GraphError, ShapeError
 from .graph import F, Graph, Tensor, TensorLike
 from .op import OPS, Body, Op, register
 from .shapes import dims_compatible, format_shape, is_free
 
 
+@pausing
 def jvp(y: Tensor, primals: Tensor | Sequence[Tensor], tangents: TensorLike | Sequence[TensorLike]) -> Tensor:
     """Forward mode: the derivative of ``y`` along ``tangents``, ``sum_k dy/dx_k . t_k``, as graph nodes.
 
@@ -76,6 +78,7 @@ def jvp(y: Tensor, primals: Tensor | Sequence[Tensor], tangents: TensorLike | Se
     return result
 
 
+@pausing
 def hvp(loss: Tensor, w: Tensor, v: TensorLike) -> Tensor:
     """The Hessian of scalar ``loss`` for ``w`` times ``v``, shaped like ``w`` (reverse over reverse).
 
@@ -94,6 +97,7 @@ def hvp(loss: Tensor, w: Tensor, v: TensorLike) -> Tensor:
     return reverse(F.sum(grad(loss, w) * v), [w], prefix="hv_")[0]
 
 
+@pausing
 def hessian(loss: Tensor, w: Tensor) -> Tensor:
     """The Hessian of scalar ``loss`` for ``w``: shape ``w.shape + w.shape``; ``w`` has static dims.
 
@@ -109,6 +113,7 @@ def hessian(loss: Tensor, w: Tensor) -> Tensor:
     return jacobian(grad(loss, w), w)
 
 
+@pausing
 def jacobian(y: Tensor, x: Tensor) -> Tensor:
     """The Jacobian of ``y`` for ``x``: shape ``y.shape + x.shape``; both have static dims.
 

@@ -190,7 +190,6 @@ class Graph:
         problem = arity(op).mismatch(len(args), params)
         if problem:
             raise OpError(f"{label}: {problem}")
-        args = tuple(op.prepare(*args, **params))
         try:
             params = op.normalize(*args, **params)
         except GraphError as e:

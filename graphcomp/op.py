@@ -69,11 +69,6 @@ class Op:
         """Whether a scalar output is a Python scalar at run time, so weakly typed (NumPy 2)."""
         return False
 
-    def prepare(self, *args, **params):
-        """Return the args to build the node from: an op may read an arg through another node
-        (labels through a check). Called before ``normalize``; default: the args unchanged."""
-        return args
-
     def normalize(self, *args, **params):
         """Check and canonicalize params (e.g. axes); returns the params."""
         return params
@@ -89,6 +84,12 @@ class Op:
     def simplify(self, *args, **params):
         """Return an existing Tensor equal to the result, or None to build a node."""
         return None
+
+    def bounds(self, *args, **params):
+        """``{arg position: (low, high, what)}``: fed args whose values must lie in [low, high)
+        (labels: class indices). The compiled wrapper checks ``low`` on every call (cheaply)
+        and both bounds when a run fails, to name the value at fault."""
+        return {}
 
     def formula(self, *args, **params):
         """How the node reads in comments and reports, from its arg names."""

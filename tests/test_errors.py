@@ -178,11 +178,13 @@ def test_every_error_is_a_graph_error():
         assert issubclass(cls, gc.GraphError)
 
 
-def test_run_time_failure_names_the_node(mlp):
+@pytest.mark.parametrize("label", [10, -1], ids=["too large", "negative"])
+def test_a_label_outside_the_classes_names_the_feed_and_changes_no_param(mlp, label):
     g, loss, params, step, values = mlp
-    values["y"][3] = 10                       # only 10 classes: labels are 0..9
+    values["y"][3] = label                    # only 10 classes: labels are 0..9
     p = {k: values[k].copy() for k in ("W1", "b1", "W2", "b2")}
-    with pytest.raises(gc.FeedError, match=r"computing node loss failed on the fed values: index 10 is out of bounds"):
+    with pytest.raises(gc.FeedError, match=rf"feed 'y': {label} at flat index 3 is not a class index of 10 "
+                                           r"classes \(it must be in \[0, 10\)\)"):
         step.train_step(p, x=values["x"], y=values["y"], lr=0.1)
     for k in p:
         np.testing.assert_array_equal(p[k], values[k])

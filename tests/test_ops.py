@@ -126,7 +126,6 @@ REF = {
     "broadcast_to": lambda x, shape: np.broadcast_to(x, shape),
     "row": lambda x, i: x[i],
     "unrow": lambda x, i, like: np.where(np.arange(like.shape[0]).reshape((-1,) + (1,) * x.ndim) == i, x, 0.0),
-    "labels": lambda labels: labels,
     "unit": lambda i, shape, dtype: np.eye(1, int(np.prod(shape)), int(i), dtype=dtype).reshape(shape),
     "input": lambda x: x, "param": lambda x: x,
 }
@@ -250,7 +249,7 @@ CASES = [
 ]
 
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",
-                              "unit", "labels", "input", "param", "constant"}
+                              "unit", "input", "param", "constant"}
 CONSTANT = np.array([[1.5, -2.0, 0.25], [3.0, 0.0, -7.5]])
 
 NO_GRADIENT_CASES = [
@@ -264,8 +263,6 @@ NO_GRADIENT_CASES = [
     Case("count", [("n", 4)], params=dict(axis=(0,))),
     Case("count", [("n", "m", 4)], params=dict(axis=(0, 1, 2))),
     Case("unit", [Labels(high=6)], params=dict(shape=(2, 3), dtype="float64")),
-    Case("labels", [Labels(5, high=4)]),
-    Case("labels", [Labels("n", 2, high=3)]),
     Case("unit", [Labels(high=1)], params=dict(shape=(), dtype="float32")),
     Case("zeros_like", [(3, 4)]),
     Case("zeros_like", [()]),

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..collector import pausing
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
-from ..op import OPS
+from ..op import OPS, Op
 from ..shapes import format_shape, is_anonymous, is_free
 from .emit import Emitter, leaves, needed
-from .ir import Assign, Attr, BinOp, Const, FunctionDef, Index, Module, Name, Return, Tuple
+from .ir import Assign, Attr, BinOp, Call, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from .names import Namer, display
 from .printer import NumpyPrinter
 
@@ -25,6 +26,7 @@ from .printer import NumpyPrinter
 RUN_ERRORS = (ValueError, IndexError, ZeroDivisionError)
 
 
+@pausing
 def compile(outputs: Tensor | Sequence[Tensor]) -> "Compiled":   # noqa: A001 - public name from the spec
     """Compile the nodes ``outputs`` into a NumPy function of every input and param they need.
 
@@ -62,7 +64,22 @@ def compile(outputs: Tensor | Sequence[Tensor]) -> "Compiled":   # noqa: A001 - 
                     (constants({"INPUTS": specs(graph, fed), "OUTPUTS": tuple(o.name for o in outs)}),
                      *emitter.helper_sources(), *emitter.hoisted.values(), run))
     printer = NumpyPrinter()
-    return Compiled(graph, printer.print(module), printer.lines, fed, [o.name for o in outs])
+    return Compiled(graph, printer.print(module), printer.lines, fed, [o.name for o in outs],
+                    fed_bounds(graph, nodes))
+
+
+def fed_bounds(graph, nodes):
+    """``{fed node: [(low, high, what), ...]}``: the ranges ops need the fed values they read to lie in."""
+    found = {}
+    for n in nodes:
+        attrs = graph.nx.nodes[n]
+        op = OPS[attrs["op"]]
+        if type(op).bounds is Op.bounds:
+            continue
+        for pos, bound in op.bounds(*(graph[a] for a in attrs["args"]), **attrs["params"]).items():
+            if OPS[graph.nx.nodes[attrs["args"][pos]]["op"]].leaf:
+                found.setdefault(attrs["args"][pos], []).append(bound)
+    return found
 
 
 def namer(bound=None):
@@ -128,9 +145,10 @@ class Feeds:
     then finds the fault and raises a FeedError naming it.
     """
 
-    def __init__(self, graph, names, params=(), updated=False):
+    def __init__(self, graph, names, params=(), updated=False, bounds=None):
         self.graph_name = graph.name
         self.updated = updated
+        self.bounds = bounds or {}
         dims = [graph.dim(d) for n in names for d in graph.nx.nodes[n]["shape"] if is_free(d)]
         self.specs = []
         for n in names:
@@ -157,6 +175,10 @@ class Feeds:
                      BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
             if source == "param" and self.updated:
                 tests.append(Attr(Attr(v, "flags"), "writeable"))
+            if name in self.bounds:      # the smallest value, found by argmin: a fraction of min()'s cost
+                low = max(b[0] for b in self.bounds[name])
+                smallest = Index(Attr(v, "flat"), Call(Attr(v, "argmin")))
+                tests.append(BinOp("or", BinOp("==", Attr(v, "size"), Const(0)), BinOp(">=", smallest, Const(low))))
             if not any(d is None or is_free(d) for d in shape):
                 tests.append(BinOp("==", Attr(v, "shape"), Const(shape)))
             else:
@@ -214,6 +236,9 @@ class Feeds:
                     if first[0] != size:
                         raise FeedError(f"{source} {name!r}: free dim {dim!r} is {size} here but "
                                         f"{first[0]} in {first[1]!r}")
+            problem = self._outside(name, source, value)
+            if problem:
+                raise problem
             if self._returned((name, source)):
                 values.append(value)
         return values
@@ -243,6 +268,26 @@ class Feeds:
         if in_place and not value.flags.writeable:
             raise FeedError(f"param {name!r} is read-only; train_step updates params in place")
         return value
+
+    def _outside(self, name, source, value):
+        """A FeedError if ``value`` lies outside the range an op reads it in, else None."""
+        for low, high, what in self.bounds.get(name, ()):
+            bad = np.flatnonzero((value < low) | (value >= high))
+            if bad.size:
+                return FeedError(f"{source} {name!r}: {value.flat[bad[0]]} at flat index {bad[0]} is not "
+                                 f"{what} (it must be in [{low}, {high}))")
+        return None
+
+    def explain(self, feeds, params=None):
+        """After a failed run: a FeedError naming a fed value outside the range an op reads it in
+        (a label too large for its classes), or None."""
+        for name, source, *_ in self.specs:
+            values = feeds if source == "feed" else params
+            if name in self.bounds and name in values:
+                problem = self._outside(name, source, np.asarray(values[name]))
+                if problem:
+                    return problem
+        return None
 
     def values(self, feeds, params=None):
         """The fed values in order: the generated check first, the thorough one if it fails."""
@@ -305,11 +350,11 @@ class Generated:
 class Compiled(Generated):
     """A compiled function of a graph's outputs (see ``compile``)."""
 
-    def __init__(self, graph, source, lines, fed, outputs):
+    def __init__(self, graph, source, lines, fed, outputs, bounds):
         super().__init__(graph, source, lines)
         self.inputs = fed
         self.outputs = outputs
-        self._feeds = Feeds(graph, fed)
+        self._feeds = Feeds(graph, fed, bounds=bounds)
         self._run = self.module.run
 
     def __call__(self, /, **feeds):
@@ -317,7 +362,7 @@ class Compiled(Generated):
         try:
             return self._run(*values)
         except RUN_ERRORS as e:
-            raise self.failed(e) or e from e
+            raise self._feeds.explain(feeds) or self.failed(e) or e from e
 
     def __repr__(self):
         return f"<Compiled {self.outputs} of graph {self.graph.name!r}; inputs {self.inputs}>"

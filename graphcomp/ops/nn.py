@@ -23,14 +23,6 @@ def _log_softmax(x, axis):
     return shifted
 '''
 
-_LABELS = '''
-def _labels(labels):
-    """labels, checked to be class indices: a negative one would silently pick the last class."""
-    if labels.size and labels.flat[labels.argmin()] < 0:      # argmin: a fraction of min()'s cost on small arrays
-        raise IndexError(f"label {labels.min()} is negative; labels are class indices 0, 1, ...")
-    return labels
-'''
-
 _CROSS_ENTROPY = '''
 def _cross_entropy(logits, labels):
     """Mean over rows of -log(softmax(logits))[label], computed stably."""
@@ -111,41 +103,23 @@ def picked(scores, labels):
     return Index(scores, Tuple((rows, labels)))
 
 
-@register
-class Labels(Op):
-    """y = labels, checked to be class indices (none negative: NumPy would wrap it to the last class).
-
-    Every op that indexes by labels reads them through this node (its
-    ``prepare`` puts it in), so a function checks its labels once, however
-    many ops read them.
-    """
-    name = "labels"
-    public = False
-    helpers = {"_labels": _LABELS}
-    vjp = no_gradient
-
-    def infer(self, labels):
-        if np.dtype(labels.dtype).kind not in "iu":
-            raise DTypeError(f"labels {labels.name!r} must be integers, got {labels.dtype}")
-        return labels.shape, labels.dtype
-
-    def emit(self, labels):
-        return Call(Name("_labels"), (labels,))
-
-
-def checked(labels):
-    """``labels`` read through a Labels node (itself, if it is one)."""
-    return labels if labels.op == "labels" else labels.graph.apply("labels", (labels,), {})
-
-
 class ReadsLabels(Op):
-    """An op with a labels argument at position ``label_arg``, which it reads checked."""
+    """An op whose arg ``label_arg`` holds integer labels indexing ``depth(...)`` classes.
+
+    NumPy reads a negative index from the end, so a label of -1 would
+    silently pick the last class: ``bounds`` tells the compiled wrapper to
+    refuse fed labels outside [0, depth).
+    """
 
     label_arg = 0
 
-    def prepare(self, *args, **params):
-        k = self.label_arg
-        return (*args[:k], checked(args[k]), *args[k + 1:])
+    def depth(self, *args, **params):
+        """The number of classes the labels index: the last dim of the scores (or the depth param)."""
+        return params.get("depth") or args[0].shape[-1]
+
+    def bounds(self, *args, **params):
+        depth = self.depth(*args, **params)
+        return {self.label_arg: (0, depth, f"a class index of {depth} classes")}
 
 
 class Loss(ReadsLabels):

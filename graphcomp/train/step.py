@@ -8,16 +8,18 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..autodiff import grad, reverse
-from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, graph_of, module_doc, namer,
-                                specs)
+from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, fed_bounds, graph_of, module_doc,
+                                namer, specs)
 from ..codegen.emit import Emitter, leaves, needed
 from ..codegen.ir import Assign, AugAssign, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from ..codegen.printer import NumpyPrinter
+from ..collector import pausing
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
 
 
+@pausing
 def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
     """Compile forward, backward and an SGD training step for scalar ``loss``.
 
@@ -97,7 +99,8 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
         (constants({"PARAMS": tuple(param_names), "INPUTS": specs(graph, data)}),
          *emitter.helper_sources(), *emitter.hoisted.values(), forward, backward, step))
     printer = NumpyPrinter()
-    return TrainingStep(graph, printer.print(module), printer.lines, param_names, data)
+    return TrainingStep(graph, printer.print(module), printer.lines, param_names, data,
+                        fed_bounds(graph, forward_nodes + backward_nodes + step_nodes))
 
 
 def _learning_rate(graph, dtype):
@@ -112,12 +115,12 @@ def _learning_rate(graph, dtype):
 class TrainingStep(Generated):
     """Forward, backward and SGD step of a loss (see ``compile_training``)."""
 
-    def __init__(self, graph, source, lines, params, data):
+    def __init__(self, graph, source, lines, params, data, bounds):
         super().__init__(graph, source, lines)
         self.params = params
         self.inputs = data
-        self._feeds = Feeds(graph, params + data, params=set(params))
-        self._updates = Feeds(graph, params + data, params=set(params), updated=True)
+        self._feeds = Feeds(graph, params + data, params=set(params), bounds=bounds)
+        self._updates = Feeds(graph, params + data, params=set(params), updated=True, bounds=bounds)
         self._train_step = self.module.train_step
 
     def forward(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> tuple:
@@ -126,7 +129,7 @@ class TrainingStep(Generated):
         try:
             return self.module.forward(*values)
         except RUN_ERRORS as e:
-            raise self.failed(e) or e from e
+            raise self._feeds.explain(feeds, params) or self.failed(e) or e from e
 
     def backward(self, cache: tuple) -> dict[str, np.ndarray]:
         """Gradients from a forward cache, as a dict param name -> new array."""
@@ -147,7 +150,7 @@ class TrainingStep(Generated):
         try:
             return self._train_step(params, *values, lr)
         except RUN_ERRORS as e:
-            raise self.failed(e) or e from e
+            raise self._updates.explain(feeds, params) or self.failed(e) or e from e
 
     def __repr__(self):
         return f"<TrainingStep params {self.params}, inputs {self.inputs} of graph {self.graph.name!r}>"
