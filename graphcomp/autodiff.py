@@ -132,23 +132,20 @@ def _between(graph, sources, target):
 def _total(graph, node, parts, note, prefix, first_new, totals):
     """Add up the cotangent contributions of ``node`` into one node named ``<prefix><node>``.
 
-    A single contribution that this call just built and that is no other
-    node's total is renamed instead.
+    The sum (or a single contribution) is renamed so, if this call just built
+    it and it is no other node's total; otherwise it is used as it is.
     """
-    if len(parts) == 1:
-        ct = parts[0]
-        attrs = ct._attrs
-        if ct.id < first_new or OPS[attrs["op"]].inline or ct.id in totals:
-            return ct
-        ct = graph.rename(ct.name, graph.unique_name(_label(prefix, node.name)))
-        ct._attrs["note"] = f"{note}: {attrs['note']}"
+    ct = parts[0]
+    if len(parts) > 1:
+        with graph.noting(f"{note}: sum over its {len(parts)} uses"):
+            for p in parts[1:]:
+                ct = F.add(ct, p)
+    attrs = ct._attrs
+    if ct.id < first_new or OPS[attrs["op"]].inline or ct.id in totals:
         return ct
-    name = graph.unique_name(_label(prefix, node.name))
-    with graph.noting(f"{note}: sum over its {len(parts)} uses"):
-        total = parts[0]
-        for i, p in enumerate(parts[1:], 2):
-            total = F.add(total, p, name=name if i == len(parts) else None)
-    return total
+    ct = graph.rename(ct.name, graph.unique_name(_label(prefix, node.name)))
+    ct._attrs["note"] = attrs["note"] if len(parts) > 1 else f"{note}: {attrs['note']}"
+    return ct
 
 
 def _label(prefix, name):

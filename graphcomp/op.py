@@ -82,7 +82,8 @@ class Op:
         raise NotImplementedError
 
     def simplify(self, *args, **params):
-        """Return an existing Tensor equal to the result, or None to build a node."""
+        """Return a Tensor equal to the result (an existing one, or one built of simpler
+        nodes), or None to build this node."""
         return None
 
     def bounds(self, *args, **params):

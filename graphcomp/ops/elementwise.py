@@ -41,12 +41,18 @@ class Binary(Elementwise):
         if self.fold is not None and is_scalar_constant(a) and is_scalar_constant(b):
             with np.errstate(all="ignore"), contextlib.suppress(ArithmeticError):   # 1.0 / 0: left to run time
                 return a.graph.constant(self.fold(a.value, b.value))
-        if self.unit is None:
-            return None
         shape, dtype = self.infer(a, b)
-        for keep, unit in ((a, b), (b, a)) if self.commutes else ((a, b),):
-            if is_scalar_constant(unit) and unit.value == self.unit and same_type(keep, shape, dtype):
-                return keep
+        if self.unit is not None:
+            for keep, unit in ((a, b), (b, a)) if self.commutes else ((a, b),):
+                if is_scalar_constant(unit) and unit.value == self.unit and same_type(keep, shape, dtype):
+                    return keep
+        # an explicit broadcast is not needed where the other operand broadcasts it anyway
+        # (VJPs of sums build them: without this, forward mode would read a stand-in's shape)
+        for i, t in enumerate((a, b)):
+            if t.op in ("broadcast_to", "broadcast_like"):
+                pair = (t.args[0], b) if i == 0 else (a, t.args[0])
+                if self.infer(*pair) == (shape, dtype):
+                    return a.graph.apply(self.name, pair, {})
         return None
 
     def emit(self, a, b):
