@@ -177,7 +177,7 @@ class Feeds:
                 tests.append(Attr(Attr(v, "flags"), "writeable"))
             if name in self.bounds:      # the smallest value, found by argmin: a fraction of min()'s cost
                 low = max(b[0] for b in self.bounds[name])
-                smallest = Index(Attr(v, "flat"), Call(Attr(v, "argmin")))
+                smallest = Index(v if len(shape) == 1 else Attr(v, "flat"), Call(Attr(v, "argmin")))
                 tests.append(BinOp("or", BinOp("==", Attr(v, "size"), Const(0)), BinOp(">=", smallest, Const(low))))
             if not any(d is None or is_free(d) for d in shape):
                 tests.append(BinOp("==", Attr(v, "shape"), Const(shape)))
