@@ -50,6 +50,8 @@ class Op:
         inline: the op is a literal or a free view; codegen writes it into
             its users' expressions instead of giving it a statement.
         leaf: the value is fed at run time (an argument of generated code).
+        broadcast: the output is the first arg broadcast to a shape, nothing
+            more (element-wise ops may read the arg itself instead).
         helpers: module-level helper functions (name -> source) that
             ``emit`` calls; written once into each generated module.
         vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
@@ -62,6 +64,7 @@ class Op:
     public = True
     inline = False
     leaf = False
+    broadcast = False
     helpers = {}
     vjp = None
 

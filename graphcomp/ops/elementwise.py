@@ -8,7 +8,7 @@ import numpy as np
 from ..codegen.ir import BinOp, Const, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError
 from ..graph import F, dtype_name
-from ..op import Op, no_gradient, refuse_bool, register, result_dtype, weak_value
+from ..op import OPS, Op, no_gradient, refuse_bool, register, result_dtype, weak_value
 from ..shapes import broadcast_shapes
 
 
@@ -49,7 +49,7 @@ class Binary(Elementwise):
         # an explicit broadcast is not needed where the other operand broadcasts it anyway
         # (VJPs of sums build them: without this, forward mode would read a stand-in's shape)
         for i, t in enumerate((a, b)):
-            if t.op in ("broadcast_to", "broadcast_like"):
+            if OPS[t.op].broadcast:
                 pair = (t.args[0], b) if i == 0 else (a, t.args[0])
                 if self.infer(*pair) == (shape, dtype):
                     return a.graph.apply(self.name, pair, {})
@@ -150,7 +150,7 @@ class Mul(Binary):
         # x * ones: the ones a sum's VJP broadcasts (the gradient of sum(x * t) for x is t)
         shape, dtype = self.infer(a, b)
         for keep, ones in ((a, b), (b, a)):
-            if (ones.op in ("broadcast_to", "broadcast_like") and is_scalar_constant(ones.args[0])
+            if (OPS[ones.op].broadcast and is_scalar_constant(ones.args[0])
                     and ones.args[0].value == 1 and same_type(keep, shape, dtype)):
                 return keep
         return None

@@ -158,6 +158,7 @@ def broadcast_as(ct, x):
 class BroadcastTo(Op):
     """y = x broadcast to the static ``shape`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_to"
+    broadcast = True
 
     def normalize(self, x, *, shape):
         if not isinstance(shape, (tuple, list)) or not all(is_int(d) and d >= 0 for d in shape):
@@ -180,6 +181,7 @@ class BroadcastTo(Op):
 class BroadcastLike(Op):
     """y = x broadcast to the run-time shape of ``like`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_like"
+    broadcast = True
 
     def infer(self, x, like):
         shape = broadcast_shapes(x.shape, like.shape)
