@@ -15,13 +15,17 @@ from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConfl
                      ShapeError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
+from .symbolic import FUNCTIONS as _ACTIVATIONS
+from .symbolic import elementwise
 from .train import TrainingStep, compile_training
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+globals().update(_ACTIVATIONS)
 
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
      "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
-     *ops.__all__])
+     "check_gradients", "compile", "compile_training", "elementwise", "grad", "hessian", "hvp", "jacobian",
+     "jvp", *ops.__all__, *_ACTIVATIONS])
     if not hasattr(builtins, name)]

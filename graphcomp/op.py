@@ -52,8 +52,11 @@ class Op:
         leaf: the value is fed at run time (an argument of generated code).
         broadcast: the output is the first arg broadcast to a shape, nothing
             more (element-wise ops may read the arg itself instead).
-        helpers: module-level helper functions (name -> source) that
-            ``emit`` calls; written once into each generated module.
+        helpers: module-level helper functions (name -> source or FunctionDef)
+            that ``emit`` calls; written once into each generated module.
+        helper_names: the names ``helpers`` may hold, which no node may take
+            (known without building the helpers).
+        imports: modules other than NumPy that the helpers use (``"scipy.special"``).
         vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
             arg, built from ops, with None for an arg that gets none (an
             integer arg, a piecewise-constant op). None (the default) means
@@ -66,7 +69,12 @@ class Op:
     leaf = False
     broadcast = False
     helpers = {}
+    imports = ()
     vjp = None
+
+    @property
+    def helper_names(self):
+        return tuple(self.helpers)
 
     def weak(self, **params):
         """Whether a scalar output is a Python scalar at run time, so weakly typed (NumPy 2)."""

@@ -51,6 +51,7 @@ class Emitter:
         self.fresh = set() # nodes whose statement allocates a new array in its body
         self.hoisted = {}  # identifier -> module-level assignment of a constant
         self.helpers = {}  # name -> helper source, or the FunctionDef of a loop body
+        self.imports = set()  # modules the helpers need besides NumPy
         self.bodies = {}   # op.Body -> the name of its function
 
     def ident(self, node):
@@ -87,6 +88,7 @@ class Emitter:
             if isinstance(expr, Loop):
                 expr = self._loop(expr)
             self.helpers.update(op.helpers)
+            self.imports.update(op.imports)
             if op.inline:
                 self._inline(n, attrs, expr)
                 continue
@@ -124,6 +126,7 @@ class Emitter:
             stmts = inner.statements(needed(body.graph, [body.output]), keep=[body.output])
             result = inner.ref(body.output)      # the loop stacks or sums what it returns: no copy needed
             self.helpers.update(inner.helpers)
+            self.imports.update(inner.imports)
             self.hoisted.update(inner.hoisted)
             self.helpers[name] = FunctionDef(name, tuple(inner.name(n) for n in body.inputs),
                                              (*stmts, Return(result)), body.doc)

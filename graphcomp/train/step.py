@@ -8,8 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..autodiff import grad, reverse
-from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, fed_bounds, graph_of, module_doc,
-                                namer, specs)
+from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, fed_bounds, graph_of, imports,
+                                module_doc, namer, specs)
 from ..codegen.emit import Emitter, leaves, needed
 from ..codegen.ir import Assign, AugAssign, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from ..codegen.printer import NumpyPrinter
@@ -95,7 +95,8 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
         "The backward pass is seeded with lr instead of 1, so each step_<node> is lr times\n"
         "the gradient. Returns the loss before the step.")
     module = Module(
-        module_doc(graph, "trains: forward(), backward() and train_step()"), ("numpy as np",),
+        module_doc(graph, "trains: forward(), backward() and train_step()", emitter.imports),
+        imports(emitter.imports),
         (constants({"PARAMS": tuple(param_names), "INPUTS": specs(graph, data)}),
          *emitter.helper_sources(), *emitter.hoisted.values(), forward, backward, step))
     printer = NumpyPrinter()

@@ -1,0 +1,13 @@
+"""sympy side of graphcomp: element-wise ops from expressions and the activations built on them,
+derivative formulas; imports graph, op, autodiff and codegen.ir.
+
+``FUNCTIONS`` are the public functions of the activations defined here.
+"""
+from ..graph import op_function
+from ..op import OPS
+from . import activations
+from .elementwise import Expression, elementwise
+
+FUNCTIONS = {name: op_function(OPS[name]) for name, *_ in activations.ACTIVATIONS}
+
+__all__ = ["Expression", "elementwise"]
