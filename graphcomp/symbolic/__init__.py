@@ -6,7 +6,7 @@ derivative formulas; imports graph, op, autodiff and codegen.ir.
 from ..graph import op_function
 from ..op import OPS
 from . import activations
-from .elementwise import Expression, elementwise
+from .expression import Expression, elementwise
 
 FUNCTIONS = {name: op_function(OPS[name]) for name, *_ in activations.ACTIVATIONS}
 

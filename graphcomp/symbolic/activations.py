@@ -10,7 +10,7 @@ would compute again.
 import sympy as sp
 
 from ..op import OPS
-from .elementwise import Expression
+from .expression import Expression
 
 z = sp.Symbol("z")
 alpha, scale, slope = sp.Symbol("alpha"), sp.Symbol("scale"), sp.Symbol("negative_slope")

@@ -117,8 +117,9 @@ class ToIR:
         return out
 
     def _Heaviside(self, e):
-        # NOTE: H(0) = 0 unless the expression says otherwise: relu'(0) = 0, as PyTorch and JAX have it
-        at_zero = e.args[1] if len(e.args) > 1 else sp.S.Zero
+        # NOTE: sympy's H(0) is 1/2 unless given (d/dz max(0, z) is H(z)); graphcomp takes H(0) = 0,
+        # so relu'(0) = 0 as in PyTorch and JAX. A value other than 1/2 given in the expression is kept.
+        at_zero = e.args[1] if len(e.args) > 1 and e.args[1] != sp.S.Half else sp.S.Zero
         return np_call("heaviside", self(e.args[0]), self(at_zero))
 
     def _Piecewise(self, e):

@@ -154,9 +154,10 @@ class Expression(Op):
                             doc=f"{name}: the derivative of {self.name} w.r.t. {self.symbols[i]}, "
                                 f"{expr}, element-wise.")
             self._partials[i] = op
-            if expr.free_symbols:
-                OPS[name] = op
-        return self._partials[i]
+        op = self._partials[i]
+        if op.expr.free_symbols:
+            OPS[op.name] = op       # (again: the registry may have been reset since)
+        return op
 
     def formula(self, *args, **params):
         shown = [*args, *(f"{k}={v!r}" for k, v in params.items() if k != "dtype")]
