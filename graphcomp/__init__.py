@@ -16,7 +16,7 @@ from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConfl
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
 from .symbolic import FUNCTIONS as _ACTIVATIONS
-from .symbolic import elementwise
+from .symbolic import Formula, derivative, elementwise
 from .train import TrainingStep, compile_training
 
 __version__ = "0.3.0"
@@ -26,6 +26,6 @@ globals().update(_ACTIVATIONS)
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
      "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "elementwise", "grad", "hessian", "hvp", "jacobian",
+     "Formula", "check_gradients", "compile", "compile_training", "derivative", "elementwise", "grad", "hessian", "hvp", "jacobian",
      "jvp", *ops.__all__, *_ACTIVATIONS])
     if not hasattr(builtins, name)]

@@ -145,6 +145,7 @@ def _total(graph, node, parts, note, prefix, first_new, totals):
         return ct
     ct = graph.rename(ct.name, graph.unique_name(_label(prefix, node.name)))
     ct._attrs["note"] = attrs["note"] if len(parts) > 1 else f"{note}: {attrs['note']}"
+    ct._attrs["total_of"] = node.id
     return ct
 
 

@@ -195,6 +195,7 @@ class Graph:
         except GraphError as e:
             raise type(e)(f"{label}: {e}") from None
         temp = name is None and self._note is not None
+        named = name is not None
         if name is None:
             try:
                 found = op.simplify(*args, **params)
@@ -213,7 +214,8 @@ class Graph:
         index = self._count
         self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
                          args=tuple(a.name for a in args), params=params,
-                         weak=shape == () and op.weak(**params), index=index, note=self._note, temp=temp)
+                         weak=shape == () and op.weak(**params), index=index, note=self._note, temp=temp,
+                         named=named)
         self._count += 1
         self._names[index] = name
         for pos, a in enumerate(args):

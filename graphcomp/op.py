@@ -1,4 +1,4 @@
-"""The op contract and the op registry; imports only errors and shapes.
+"""The op contract and the op registry; imports only errors, shapes and notation.
 
 An op is one class: ``infer`` gives the output shape and dtype, ``emit``
 builds the NumPy expression (code IR), ``vjp`` builds the gradient from
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import notation
 from .errors import DTypeError, OpError
 
 OPS = {}
@@ -102,6 +103,11 @@ class Op:
         (labels: class indices). The compiled wrapper checks ``low`` on every call (cheaply)
         and both bounds when a run fails, to name the value at fault."""
         return {}
+
+    def math(self, shapes, *args, **params):
+        """The node as textbook math: a sympy expression built with ``notation`` from its args'
+        expressions. ``shapes`` are the output's shape, then each arg's, with sympy dims."""
+        return notation.apply(self.name, shapes[0], *args)
 
     def formula(self, *args, **params):
         """How the node reads in comments and reports, from its arg names."""

@@ -4,7 +4,9 @@ import numbers
 import operator
 
 import numpy as np
+import sympy as sp
 
+from .. import notation
 from ..codegen.ir import BinOp, Const, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError
 from ..graph import F, dtype_name
@@ -118,6 +120,9 @@ class Add(Binary):
     name, symbol = "add", "+"
     fold, unit, commutes = operator.add, 0, True
 
+    def math(self, shapes, a, b, **params):
+        return notation.add(shapes[0], a, b)
+
     def vjp(self, ct, y, a, b):
         return ct, ct
 
@@ -127,6 +132,9 @@ class Sub(Binary):
     """y = a - b."""
     name, symbol = "sub", "-"
     fold, unit = operator.sub, 0
+
+    def math(self, shapes, a, b, **params):
+        return notation.add(shapes[0], a, -b)
 
     def infer(self, a, b):
         refuse_bool(a, "subtraction")
@@ -142,6 +150,9 @@ class Mul(Binary):
     """y = a * b."""
     name, symbol = "mul", "*"
     fold, unit, commutes = operator.mul, 1, True
+
+    def math(self, shapes, a, b):
+        return notation.mul(shapes[0], a, b)
 
     def simplify(self, a, b):
         found = super().simplify(a, b)
@@ -165,6 +176,9 @@ class Div(Binary):
     name, symbol = "div", "/"
     fold, unit = operator.truediv, 1
 
+    def math(self, shapes, a, b):
+        return notation.div(shapes[0], a, b)
+
     def infer(self, a, b):
         shape, _ = super().infer(a, b)
         return shape, np.result_type(weak_value(a), weak_value(b), 0.0).name
@@ -177,6 +191,9 @@ class Div(Binary):
 class Neg(Unary):
     """y = -x."""
     name = "neg"
+
+    def math(self, shapes, x):
+        return -x
 
     def infer(self, x):
         refuse_bool(x, "negation")
@@ -199,6 +216,9 @@ class Neg(Unary):
 class Pow(Elementwise):
     """y = x ** p for a constant number p;  dy/dx = p * x ** (p - 1) (0 for p = 0)."""
     name = "pow"
+
+    def math(self, shapes, x, *, exponent):
+        return notation.power(shapes[0], x, sp.nsimplify(exponent))
 
     def normalize(self, x, *, exponent):
         if not isinstance(exponent, numbers.Real) or isinstance(exponent, (bool, np.bool_)):
@@ -228,6 +248,9 @@ class Exp(Math):
     """y = exp(x);  dy/dx = y."""
     name = ufunc = "exp"
 
+    def math(self, shapes, x, *, dtype=None):
+        return notation.function("exp", shapes[0], sp.exp, x)
+
     def chain(self, ct, y, x):
         return ct * y
 
@@ -236,6 +259,9 @@ class Exp(Math):
 class Log(Math):
     """y = log(x);  dy/dx = 1/x."""
     name = ufunc = "log"
+
+    def math(self, shapes, x, *, dtype=None):
+        return notation.function("log", shapes[0], sp.log, x)
 
     def chain(self, ct, y, x):
         return ct / x
@@ -246,6 +272,9 @@ class Sqrt(Math):
     """y = sqrt(x);  dy/dx = 1/(2y)."""
     name = ufunc = "sqrt"
 
+    def math(self, shapes, x, *, dtype=None):
+        return notation.function("sqrt", shapes[0], sp.sqrt, x)
+
     def chain(self, ct, y, x):
         return ct / (2 * y)
 
@@ -255,6 +284,9 @@ class Tanh(Math):
     """y = tanh(x);  dy/dx = 1 - y**2."""
     name = ufunc = "tanh"
 
+    def math(self, shapes, x, *, dtype=None):
+        return notation.function("tanh", shapes[0], sp.tanh, x)
+
     def chain(self, ct, y, x):
         return ct * (1 - y * y)
 
@@ -263,6 +295,9 @@ class Tanh(Math):
 class Sigmoid(Math):
     """y = 1 / (1 + exp(-x)), computed as exp(-log(1 + exp(-x))) to avoid overflow;  dy/dx = y(1-y)."""
     name = "sigmoid"
+
+    def math(self, shapes, x, *, dtype=None):
+        return notation.function("σ", shapes[0], lambda z: 1 / (1 + sp.exp(-z)), x)
 
     def emit(self, x, *, dtype=None):
         x = x if dtype is None else np_call("asarray", x, dtype=np_attr(dtype))
@@ -277,6 +312,9 @@ class Abs(Unary):
     """y = |x|;  dy/dx = sign(x) (0 at 0)."""
     name = "abs"
 
+    def math(self, shapes, x):
+        return notation.function("abs", shapes[0], sp.Abs, x)
+
     def emit(self, x):
         return np_call("abs", x)
 
@@ -288,6 +326,9 @@ class Abs(Unary):
 class Sign(Unary):
     """y = sign(x): -1, 0 or 1; its derivative is zero wherever it exists."""
     name = "sign"
+
+    def math(self, shapes, x):
+        return notation.function("sign", shapes[0], sp.sign, x)
     vjp = no_gradient
 
     def infer(self, x):
@@ -302,6 +343,9 @@ class Sign(Unary):
 class Relu(Unary):
     """y = max(x, 0);  dy/dx = [x > 0] (0 at 0)."""
     name = "relu"
+
+    def math(self, shapes, x):
+        return notation.function("relu", shapes[0], lambda z: sp.Max(0, z), x)
 
     def infer(self, x):
         refuse_bool(x, "relu")
@@ -337,17 +381,26 @@ class Maximum(Extremum):
     """y = max(a, b), element-wise;  the gradient goes to the larger, split evenly on ties."""
     name, beats = "maximum", "greater"
 
+    def math(self, shapes, a, b):
+        return notation.function("max", shapes[0], sp.Max, a, b)
+
 
 @register
 class Minimum(Extremum):
     """y = min(a, b), element-wise;  the gradient goes to the smaller, split evenly on ties."""
     name, beats = "minimum", "less"
 
+    def math(self, shapes, a, b):
+        return notation.function("min", shapes[0], sp.Min, a, b)
+
 
 class Compare(Binary):
     """A comparison; bool output, no gradient."""
 
     vjp = no_gradient
+
+    def math(self, shapes, a, b):
+        return notation.indicator(shapes[0], self.symbol, a, b)
 
     def infer(self, a, b):
         return super().infer(a, b)[0], "bool"
@@ -376,6 +429,9 @@ class Where(Elementwise):
     """y = a where cond else b, element-wise;  the gradient of a is ct where cond, of b elsewhere."""
     name = "where"
 
+    def math(self, shapes, cond, a, b):
+        return notation.function("where", shapes[0], lambda c, t, f: sp.Piecewise((t, sp.Ne(c, 0)), (f, True)), cond, a, b)
+
     def infer(self, cond, a, b):
         if cond.dtype != "bool":
             raise DTypeError(f"condition {cond.name!r} must be bool, got {cond.dtype}")
@@ -392,6 +448,9 @@ class Where(Elementwise):
 class Cast(Unary):
     """y = x converted to ``dtype``;  the gradient is cast back for float x."""
     name = "cast"
+
+    def math(self, shapes, x, *, dtype):
+        return x
 
     def normalize(self, x, *, dtype):
         return {"dtype": dtype_name(dtype, "dtype")}

@@ -1,6 +1,7 @@
 """Leaf ops (input, param, constant) and zeros; imports graph, op, codegen.ir."""
 import numpy as np
 
+from .. import notation
 from ..codegen.ir import Call, Const, np_attr, np_call
 from ..op import Op, no_gradient, register
 
@@ -34,6 +35,9 @@ class Constant(Op):
     inline = True
     public = False
 
+    def math(self, shapes, *, value, dtype):
+        return notation.constant(value)
+
     def weak(self, *, value, dtype):
         return not isinstance(value, np.ndarray)
 
@@ -62,6 +66,9 @@ def _nested(value):
 class ZerosLike(Op):
     """y = zeros with x's shape and dtype (the gradient of what y does not depend on)."""
     name = "zeros_like"
+
+    def math(self, shapes, x):
+        return notation.zeros(shapes[0])
     vjp = no_gradient
 
     def infer(self, x):

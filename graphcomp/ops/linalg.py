@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .. import notation
 from ..codegen.ir import Attr, BinOp, Const, np_call
 from ..errors import ShapeError
 from ..graph import F
@@ -15,6 +16,11 @@ class MatMul(Op):
     """y = a @ b with NumPy's rules: (..., n, k) @ (..., k, m), and a 1-D operand is a vector;
     da = ct @ b^T,  db = a^T @ ct (vectors taken as one-row / one-column matrices)."""
     name = "matmul"
+
+    def math(self, shapes, a, b):
+        if len(shapes[1]) == 2 and len(shapes[2]) == 2:
+            return notation.matmul(a, b)
+        return notation.apply("matmul", shapes[0], a, b)
 
     def infer(self, a, b):
         shown = f"{format_shape(a.shape)} @ {format_shape(b.shape)}"
@@ -60,6 +66,9 @@ def matrix_transpose(x):
 class Transpose(Op):
     """y = x with axes permuted (reversed by default);  dx = ct permuted back."""
     name = "transpose"
+
+    def math(self, shapes, x, *, axes):
+        return notation.transpose(x) if axes == (1, 0) else notation.apply("transpose", shapes[0], x, axes=axes)
     inline = True
 
     def normalize(self, x, *, axes=None):
@@ -95,6 +104,9 @@ class Transpose(Op):
 class Reshape(Op):
     """y = x reshaped; at most one -1 (inferred) dim;  dx = ct reshaped back."""
     name = "reshape"
+
+    def math(self, shapes, x, *, shape):
+        return notation.reshape(shapes[0], shapes[1], x)
 
     def normalize(self, x, *, shape):
         dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
@@ -134,6 +146,9 @@ class ReshapeLike(Op):
     """y = x reshaped to the run-time shape of ``like``; no gradient for ``like``."""
     name = "reshape_like"
 
+    def math(self, shapes, x, like):
+        return notation.reshape(shapes[0], shapes[1], x)
+
     def infer(self, x, like):
         return like.shape, x.dtype
 
@@ -158,6 +173,9 @@ def broadcast_as(ct, x):
 class BroadcastTo(Op):
     """y = x broadcast to the static ``shape`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_to"
+
+    def math(self, shapes, x, *, shape):
+        return notation.matrix(x, shapes[0])
     broadcast = True
 
     def normalize(self, x, *, shape):
@@ -181,6 +199,9 @@ class BroadcastTo(Op):
 class BroadcastLike(Op):
     """y = x broadcast to the run-time shape of ``like`` (a read-only view);  dx = ct summed back."""
     name = "broadcast_like"
+
+    def math(self, shapes, x, like):
+        return notation.matrix(x, shapes[0])
     broadcast = True
 
     def infer(self, x, like):
@@ -201,6 +222,9 @@ class ExpandDims(Op):
     """y = x with size-1 axes inserted at ``axis`` (axes of the output);  dx = squeeze(ct)."""
     name = "expand_dims"
 
+    def math(self, shapes, x, *, axis):
+        return notation.reshape(shapes[0], shapes[1], x)
+
     def normalize(self, x, *, axis):
         count = 1 if is_int(axis) else len(axis) if isinstance(axis, (tuple, list)) else 0
         return {"axis": normalize_axes(axis, x.ndim + count)}
@@ -220,6 +244,9 @@ class ExpandDims(Op):
 class Squeeze(Op):
     """y = x with the size-1 axes ``axis`` removed;  dx = expand_dims(ct)."""
     name = "squeeze"
+
+    def math(self, shapes, x, *, axis):
+        return notation.reshape(shapes[0], shapes[1], x)
 
     def normalize(self, x, *, axis):
         axis = normalize_axes(axis, x.ndim)

@@ -1,6 +1,7 @@
 """Neural-network ops: softmax, log_softmax and the losses; imports graph, op, shapes, codegen.ir."""
 import numpy as np
 
+from .. import notation
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, Name, Tuple, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError, ShapeError
 from ..graph import F, dtype_name
@@ -43,6 +44,9 @@ def _softmax_nll_grad(logp, labels, scale):
 
 class AlongAxis(Op):
     """An op along one axis of a float tensor; same shape out."""
+
+    def math(self, shapes, x, *, axis):
+        return notation.apply(self.name, shapes[0], x, axis=axis - len(shapes[0]))
 
     def normalize(self, x, *, axis=-1):
         if not is_int(axis):
@@ -125,6 +129,9 @@ class ReadsLabels(Op):
 class Loss(ReadsLabels):
     """A scalar loss of (n, classes) scores and (n,) integer labels."""
 
+    def math(self, shapes, scores, labels, *, reduction):
+        return notation.apply(self.name, (), scores, labels, reduction=int(reduction == "mean"))
+
     label_arg = 1
 
     def normalize(self, scores, labels, *, reduction="mean"):
@@ -180,6 +187,9 @@ class NllGrad(ReadsLabels):
     """y = -one_hot(labels, depth) * scale: the gradient of nll_loss for its log-probabilities."""
     name = "nll_grad"
 
+    def math(self, shapes, labels, scale, *, depth, dtype):
+        return -notation.mul(shapes[0], notation.apply("one_hot", shapes[0], labels, depth=depth), scale)
+
     def infer(self, labels, scale, *, depth, dtype):
         return labels.shape + (depth,), dtype
 
@@ -195,6 +205,11 @@ class SoftmaxNllGrad(ReadsLabels):
     """y = (exp(logp) - one_hot(labels)) * scale, for logp = log_softmax(z):
     the gradient of nll_loss(log_softmax(z)) for z, computed in place."""
     name = "softmax_nll_grad"
+
+    def math(self, shapes, logp, labels, scale):
+        probs = notation.function("exp", shapes[0], None, logp)
+        one_hot = notation.apply("one_hot", shapes[0], labels, depth=int(shapes[0][-1]))
+        return notation.mul(shapes[0], notation.add(shapes[0], probs, -one_hot), scale)
     helpers = {"_softmax_nll_grad": _SOFTMAX_NLL_GRAD}
     label_arg = 1
 
@@ -213,6 +228,9 @@ class SoftmaxNllGrad(ReadsLabels):
 class OneHot(ReadsLabels):
     """y[i, k] = 1.0 if labels[i] == k else 0.0, for k < depth."""
     name = "one_hot"
+
+    def math(self, shapes, labels, *, depth, dtype):
+        return notation.apply("one_hot", shapes[0], labels, depth=depth)
     vjp = no_gradient
 
     def normalize(self, labels, *, depth, dtype="float64"):
@@ -233,6 +251,9 @@ class OneHot(ReadsLabels):
 class MseLoss(Op):
     """y = mean((pred - target) ** 2);  dpred = 2 ct (pred - target) / n,  dtarget = -dpred."""
     name = "mse_loss"
+
+    def math(self, shapes, pred, target):
+        return notation.apply("mse", (), pred, target)
 
     def infer(self, pred, target):
         require_float(pred, self.name)

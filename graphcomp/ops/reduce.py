@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .. import notation
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, np_call
 from ..graph import F, apply
 from ..op import Op, no_gradient, register
@@ -51,6 +52,9 @@ class Sum(Reduction):
     """y = sum of x over axes;  dx = ct broadcast back over them."""
     name = func = "sum"
 
+    def math(self, shapes, x, *, axis, keepdims):
+        return notation.total(shapes[1], x, axis, keepdims)
+
     def dtype(self, x):
         return np.sum(np.zeros(1, x.dtype)).dtype.name
 
@@ -62,6 +66,9 @@ class Sum(Reduction):
 class Mean(Reduction):
     """y = mean of x over axes;  dx = ct / n broadcast back (n = elements reduced)."""
     name = func = "mean"
+
+    def math(self, shapes, x, *, axis, keepdims):
+        return notation.total(shapes[1], x, axis, keepdims) / notation.dim_product(shapes[1], axis)
 
     def dtype(self, x):
         return np.result_type(x.dtype, 0.0).name
@@ -92,6 +99,9 @@ class Max(Reduction):
 class Count(Op):
     """y = number of elements of x over ``axis`` at run time (a Python int)."""
     name = "count"
+
+    def math(self, shapes, x, *, axis):
+        return notation.dim_product(shapes[1], axis)
     public = False
     vjp = no_gradient
 

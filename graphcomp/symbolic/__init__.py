@@ -7,7 +7,8 @@ from ..graph import op_function
 from ..op import OPS
 from . import activations
 from .expression import Expression, elementwise
+from .formula import Chain, Formula, derivative
 
 FUNCTIONS = {name: op_function(OPS[name]) for name, *_ in activations.ACTIVATIONS}
 
-__all__ = ["Expression", "elementwise"]
+__all__ = ["Chain", "Expression", "Formula", "derivative", "elementwise"]

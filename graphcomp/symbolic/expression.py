@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 import sympy as sp
 
+from .. import notation
 from ..codegen.ir import Call, Const, Name, np_attr, np_call
 from ..errors import DTypeError, OpError
 from ..graph import F, dtype_name, op_function
@@ -123,6 +124,11 @@ class Expression(Op):
         return self.name if self.of is None else f"{self.of[0].ident}__d{_suffix(self.of[0], self.of[1])}"
 
     @functools.cached_property
+    def _numeric(self):
+        """f in NumPy (and SciPy) by sympy's own printer: what formulas evaluate with."""
+        return sp.lambdify([*self.symbols, *self.constants], self.expr, modules=["scipy", "numpy"])
+
+    @functools.cached_property
     def _code(self):
         return _Code(self)
 
@@ -158,6 +164,14 @@ class Expression(Op):
         if op.expr.free_symbols:
             OPS[op.name] = op       # (again: the registry may have been reset since)
         return op
+
+    def math(self, shapes, *args, dtype=None, **params):
+        values = {c: params[_param(c)] for c in self.constants}
+        if not any(notation.is_matrix(a) for a in args):
+            return self.expr.xreplace({**dict(zip(self.symbols, args)), **values})
+        notation.NUMERIC[self.name] = self._numeric
+        return notation.Apply(self.name, shapes[0], {_param(c): v for c, v in values.items()},
+                              *(notation.matrix(a, shapes[0]) for a in args))
 
     def formula(self, *args, **params):
         shown = [*args, *(f"{k}={v!r}" for k, v in params.items() if k != "dtype")]
