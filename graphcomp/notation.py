@@ -222,6 +222,8 @@ class Apply(Notation, MatrixExpr):
 class Of(Notation, sp.Expr):
     """A scalar op without a textbook form: ``nll(P, y)``."""
 
+    is_commutative = True
+
     def __new__(cls, name, params, *args):
         return super().__new__(cls, _str(name), _params(params), *args)
 
@@ -318,6 +320,8 @@ class ColumnSum(Notation, MatrixExpr):
 
 class Total(Notation, sp.Expr):
     """``Σ G``: the sum of every element."""
+
+    is_commutative = True
 
     def _sympystr(self, printer):
         return f"Σ {printer.parenthesize(self.args[0], 60)}"

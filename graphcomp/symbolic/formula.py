@@ -348,7 +348,11 @@ def evaluate(e, values):
     if e in values:
         return values[e]
     if isinstance(e, notation.Notation):
-        return e.numeric(*(evaluate(a, values) for a in e.operands))
+        out = e.numeric(*(evaluate(a, values) for a in e.operands))
+        if getattr(e, "is_Matrix", False):       # NumPy's (k,) is the notation's 1 × k row
+            shape = tuple(int(evaluate(d, values)) for d in e.shape)
+            out = np.reshape(out, shape) if np.size(out) == np.prod(shape) else np.broadcast_to(out, shape)
+        return out
     if not getattr(e, "is_Matrix", False) and not e.atoms(sp.MatrixExpr) and not e.atoms(notation.Notation):
         free = sorted(e.free_symbols, key=sp.default_sort_key)
         return sp.lambdify(free, e, modules=["scipy", "numpy"])(*(values[s] for s in free))
