@@ -157,16 +157,22 @@ def test_star_import_does_not_shadow_builtins():
 
 # Who may import whom (DESIGN.md): module prefix -> graphcomp modules it must not import.
 LAYERS = {
-    "errors": ["shapes", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "train", "check"],
-    "shapes": ["graph", "op", "ops", "autodiff", "derivatives", "codegen", "train", "check"],
-    "op": ["graph", "ops", "autodiff", "derivatives", "codegen", "train", "check"],
-    "graph": ["ops", "autodiff", "derivatives", "codegen", "train", "check"],
-    "ops": ["autodiff", "derivatives", "train", "check", "codegen.emit", "codegen.compiled"],
-    "codegen.ir": ["graph", "op", "ops", "autodiff", "derivatives", "train", "check", "shapes"],
-    "codegen.printer": ["graph", "op", "ops", "autodiff", "derivatives", "train", "check", "shapes"],
-    "codegen": ["autodiff", "derivatives", "train", "check"],
-    "autodiff": ["codegen", "train", "check"],
-    "derivatives": ["codegen.emit", "codegen.compiled", "train", "check"],
+    "errors": ["shapes", "notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train",
+               "check"],
+    "shapes": ["notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train", "check"],
+    "notation": ["errors", "shapes", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train",
+                 "check"],
+    "op": ["graph", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train", "check"],
+    "graph": ["ops", "autodiff", "derivatives", "codegen", "symbolic", "train", "check"],
+    "ops": ["autodiff", "derivatives", "symbolic", "train", "check", "codegen.emit", "codegen.compiled"],
+    "codegen.ir": ["graph", "op", "ops", "notation", "autodiff", "derivatives", "symbolic", "train", "check",
+                   "shapes"],
+    "codegen.printer": ["graph", "op", "ops", "notation", "autodiff", "derivatives", "symbolic", "train", "check",
+                        "shapes"],
+    "codegen": ["autodiff", "derivatives", "symbolic", "train", "check"],
+    "autodiff": ["codegen", "symbolic", "train", "check"],
+    "derivatives": ["codegen.emit", "codegen.compiled", "symbolic", "train", "check"],
+    "symbolic": ["codegen.emit", "codegen.compiled", "derivatives", "train", "check"],
     "train": ["check"],
 }
 
