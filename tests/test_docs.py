@@ -25,3 +25,38 @@ def test_codegen_doc_excerpts_are_current():
     assert len(lines) > 10
     missing = [line for line in lines if line not in source]
     assert not missing
+
+
+def test_reading_gradients_page_shows_what_graphcomp_prints():
+    g, loss, (W1, b1, W2, b2) = build()
+    doc = (README.parent / "docs" / "reading-gradients.md").read_text()
+    d = gc.derivative(loss, W1)
+    shown = [str(gc.derivative(loss, W2)), str(d), str(d.expand(1)), str(d.expand()), str(d.chain()), d.latex(),
+             str(gc.derivative(loss, b2)).splitlines()[0], str(gc.derivative(loss, b1)).splitlines()[0]]
+    missing = [text for text in shown if text not in doc]
+    assert not missing
+    source = gc.compile_training(loss, [W1, b1, W2, b2]).source.splitlines()
+    block = re.search(r"## The generated code says the same.*?```python\n(.*?)```", doc, re.S).group(1)
+    assert [line for line in block.splitlines() if line.strip() != "..." and line not in source] == []
+
+
+def test_symbolic_doc_excerpt_is_current():
+    import sympy as sp
+
+    from graphcomp.op import OPS
+    before = dict(OPS)
+    try:
+        z = sp.Symbol("z")
+        swish = gc.elementwise("swish", z / (1 + sp.exp(-z)))
+        g = gc.Graph("mlp")
+        x = g.input("x", (None, 4))
+        W1, b1 = g.param("W1", (4, 3)), g.param("b1", (3,))
+        h = swish(x @ W1 + b1, name="h")
+        loss = gc.sum(h, name="loss")
+        source = gc.compile_training(loss, [W1, b1]).source.splitlines()
+    finally:
+        OPS.clear()
+        OPS.update(before)
+    doc = (README.parent / "docs" / "symbolic.md").read_text()
+    block = re.search(r"```python\n(def _swish__d.*?)```", doc, re.S).group(1)
+    assert [line for line in block.splitlines() if line.strip() not in ("", "...") and line not in source] == []
