@@ -83,7 +83,7 @@ class Expression(Op):
         if dtype is not None:
             found = np.dtype(dtype_name(dtype, self.name))
         if found.kind != "f":
-            raise DTypeError(f"{self.name} computes in a float dtype, got {found}")
+            raise DTypeError(f"computes in a float dtype, got {found}")
         if any(not a.weak and a.dtype != found.name for a in args):
             params["dtype"] = found.name       # args of another dtype are cast first
         return params
@@ -287,6 +287,9 @@ def elementwise(name: str, expr, *symbols, derivatives=None, params=None, doc: s
             raise OpError(f"{name}: {len(derivatives)} derivatives given for {len(symbols)} symbols")
     op = Expression(name, expr, tuple(symbols), constants, derivatives, doc=doc)
     if old != op:
-        op._code                        # noqa: B018 - derive now: a bad expression fails here, not at compile
+        try:
+            op._code                    # noqa: B018 - derive now: a bad expression fails here, not at compile
+        except OpError as e:
+            raise OpError(f"{name}: {e}") from None
         OPS[name] = op
     return op_function(OPS[name])
