@@ -16,12 +16,14 @@ from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConfl
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
 from .train import TrainingStep, compile_training
+from .viz import RenderError, render, to_dot
 
 __version__ = "0.2.0"
 
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
-     "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
+     "NameConflictError", "OpError", "RenderError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
+     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp", "render",
+     "to_dot",
      *ops.__all__])
     if not hasattr(builtins, name)]
