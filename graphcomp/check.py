@@ -353,7 +353,7 @@ def _directions(name, x, a, step, f, count, rng, rtol, atol):
     flat = x.reshape(-1)
     saved = flat.copy()
     errors, scales = [], []
-    for _ in range(count if f is not None else ()):
+    for _ in range(count if f is not None else 0):
         d = rng.standard_normal(flat.size) * step
         flat[:] = saved + d
         high, up = flat.astype(np.float64), f()
