@@ -145,7 +145,7 @@ class GradientReport:
                 "nodes (a fused VJP)")
 
     def __str__(self):
-        head = (f"gradient check of {printable(self.loss)!s}: central differences in {self.dtype}, "
+        head = (f"gradient check of {self.loss!r}: central differences in {self.dtype}, "
                 f"{self.step}, pass if |err| <= {self.atol:g} + {self.rtol:g} * |numeric|")
         cols = f"{'node':<16} {'shape':<14} {'checked':>8} {'max abs err':>12} {'max rel err':>12}  result"
         lines = [head, cols, "-" * len(cols)]
@@ -332,7 +332,7 @@ def _elements(name, x, a, step, f, max_checks, rng, rtol, atol):
         flat[k] = saved
         if high == low:
             raise GradientError(f"check_gradients: step {step[k]:g} is below the resolution of {x.dtype} at "
-                                f"{printable(name)!r}[{k}] = {saved}; give a larger eps")
+                                f"{name!r}[{k}] = {saved!s}; give a larger eps")
         numeric[i] = (up - down) / (high - low)     # the step the dtype could represent
     err = np.abs(a[picks] - numeric)
     scale = np.max(np.abs(numeric), initial=0.0)

@@ -148,7 +148,7 @@ def test_float32_mode_checks_float32_arithmetic_with_its_tolerances():
     assert report.ok and report.faulty == [], report
     assert (report.dtype, report.rtol, report.atol, report.scaled) == ("float32", 2e-3, 1e-4, True)
     assert report.eps == pytest.approx(np.cbrt(np.finfo(np.float32).eps))
-    assert "in float32, eps=0.00492157 * max(1, |x|)" in str(report)
+    assert "'loss': central differences in float32, eps=0.00492157 * max(1, |x|)" in str(report)
     assert 1e-6 < max(r.max_rel_error for r in report.rows) < 2e-3     # float32's own rounding shows
     dW1, dW2 = gc.grad(loss, [W1, W2])
     wrong = gc.check_gradients(loss, [W1, W2], values, dtype="float32", gradients=[dW1 * 1.01, dW2])
