@@ -1,4 +1,8 @@
 """check_gradients points at the fault: the node whose VJP rule is wrong, float32 mode, random directions, report views."""
+import contextlib
+import io
+import pathlib
+import re
 import textwrap
 
 import numpy as np
@@ -30,19 +34,24 @@ class Softsign(Op):
 
 
 @pytest.fixture
-def softsign():
-    """Register the test op with a right (power 2) or wrong rule; remove it afterwards (the op table guard)."""
+def clean_ops():
+    """Remove the ops a test registers (tests/test_ops.py wants a row for every registered op)."""
     before = set(OPS)
+    yield
+    for name in set(OPS) - before:
+        del OPS[name]
 
+
+@pytest.fixture
+def softsign(clean_ops):
+    """Register the test op with a right (power 2) or wrong rule."""
     def define(power):
         namespace = {"__name__": "fault_ops", "Op": Op, "register": register, "np_call": np_call,
                      "Const": Const, "Call": Call, "Name": Name, "POWER": power}
         exec(textwrap.dedent(SOFTSIGN), namespace)   # noqa: S102 - the test's own source
         return F.faults_softsign
 
-    yield define
-    for name in set(OPS) - before:
-        del OPS[name]
+    return define
 
 
 def deep(softsign):
@@ -198,3 +207,16 @@ def test_report_shows_as_html_and_latex_with_hostile_names_escaped(softsign):
     assert latex.startswith("$$\n\\begin{array}{lrrrrl}") and latex.endswith("\\end{array}\n$$")
     assert r"\text{<b>\backslash{}u202e\&\{x\}\_\$\backslash{}n}" in latex
     assert r"\text{faults\_softsign}" in latex and r"10^{-1}" in latex
+
+
+def test_the_docs_example_prints_what_docs_show(clean_ops):
+    """docs/gradients.md "When a gradient check fails": its code prints the report shown under it."""
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "gradients.md").read_text()
+    section = doc[doc.index("## When a gradient check fails"):]
+    code, shown = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", section, re.S).groups()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {"__name__": "docs_example"})   # noqa: S102 - the docs' own example
+    assert printed.getvalue() == shown
+    api = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    assert "\n".join("    " + line if line else "" for line in shown.splitlines()[:-1]) in api
