@@ -68,8 +68,8 @@ def to_dot(tensors_or_graph: Graph | Tensor | list[Tensor], gradients: bool = Fa
     graph, names = _nodes(tensors_or_graph, gradients)
     shown = set(names)
     nodes = graph.nx.nodes
-    forward = [n for n in names if nodes[n]["note"] is None]
-    derived = [n for n in names if nodes[n]["note"] is not None]
+    forward = [n for n in names if not _derived(graph, n)]
+    derived = [n for n in names if _derived(graph, n)]
     outputs = set() if isinstance(tensors_or_graph, Graph) else {t.name for t in _tensors(tensors_or_graph)}
     lines = ["digraph graphcomp {",
              f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={_quote([_clip(printable(graph.name), LABEL_CHARS)])}];",
@@ -191,8 +191,18 @@ def _nodes(value, gradients):
     else:
         raise GraphError(f"to_dot: expected a Graph, a Tensor or a list of Tensors, got {type(value).__name__}")
     if not gradients:
-        names = [n for n in names if graph.nx.nodes[n]["note"] is None]
+        names = [n for n in names if not _derived(graph, n)]
     return graph, graph.order(names)
+
+
+def _derived(graph, name):
+    """Whether a node belongs to a derivative: grad, jvp and compile_training note the nodes they add,
+    and a constant only they use (the seed 1.0 of a gradient) goes with them."""
+    attrs = graph.nx.nodes[name]
+    if attrs["note"] is not None:
+        return True
+    users = graph.nx.succ[name]
+    return attrs["op"] == "constant" and bool(users) and all(graph.nx.nodes[u]["note"] is not None for u in users)
 
 
 def _node(graph, name, kind, shapes, output):
@@ -202,7 +212,12 @@ def _node(graph, name, kind, shapes, output):
     formula = op.formula(*attrs["args"], **attrs["params"])
     if attrs["op"] == "constant" or op.leaf:
         kind = attrs["op"] if attrs["op"] in _STYLE else "input"
-    lines = [printable(formula)] if attrs["op"] == "constant" else [printable(name), attrs["op"]]
+    if attrs["op"] == "constant":
+        lines = [printable(formula)]
+    elif _named_after_op(name, attrs["op"]):
+        lines = [printable(name)]
+    else:
+        lines = [printable(name), attrs["op"]]
     if shapes:
         lines.append(f"{format_shape(attrs['shape'])} {attrs['dtype']}")
     tooltip = printable(name) + ("" if op.leaf else f" = {printable(formula)}")
@@ -211,11 +226,16 @@ def _node(graph, name, kind, shapes, output):
             f"tooltip={_quote([_clip(tooltip, TOOLTIP_CHARS)])}, {_STYLE[kind]}{extra}];")
 
 
+def _named_after_op(name, op):
+    """Whether the node has the name its op gave it (``matmul``, ``matmul_1``): then the label says it once."""
+    return name == op or (name.startswith(op + "_") and name[len(op) + 1:].isdigit())
+
+
 def _differentiates(attrs, forward):
     """The forward node a gradient total differentiates, read from the note grad gave it
     (``dloss/dh: VJP of ...``); None for other derived nodes (temporaries, forward mode)."""
     note = attrs["note"]
-    if attrs["temp"] or ": " not in note:
+    if attrs["temp"] or note is None or ": " not in note:
         return None
     found = [n for n in forward if f"/d{n}: " in note]
     return max(found, key=len, default=None)

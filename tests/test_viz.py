@@ -1,5 +1,6 @@
 """Pictures: DOT text of forward and gradient graphs, hostile names, rendering with and without Graphviz."""
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ def test_forward_graph_has_every_node_and_edge_and_no_gradients():
     assert [g.nx.nodes[n]["index"] for n in names] == sorted(nodes)
     assert nodes[g.nx.nodes["h"]["index"]] == "h\\nrelu\\n(None, 32) float64"
     assert nodes[g.nx.nodes["y"]["index"]] == "y\\ninput\\n(None,) int64"
+    assert nodes[g.nx.nodes["matmul_1"]["index"]] == "matmul_1\\n(None, 10) float64"    # named by its op: once
     assert len(edges) == 12 and all(style == "" for *_, style in edges)
     assert "cluster_gradients" not in gc.to_dot(loss)
     assert "penwidth=2" in gc.to_dot(loss).splitlines()[g.nx.nodes["loss"]["index"] + 4]
@@ -196,3 +198,31 @@ def test_the_docs_picture_is_current():
     for name, dot in namespace["pictures"]().items():
         with open(os.path.join(docs, f"{name}.dot"), encoding="utf-8") as f:
             assert f.read() == dot, f"docs/{name}.dot is stale: run python docs/make_pictures.py"
+
+
+ERRORS_MD = pathlib.Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+DOCUMENTED = [     # rows of docs/errors.md this issue added: (the code as shown, what stands in for Graphviz)
+    ('gc.check_gradients(loss, [W2], {"x": X, "y": Y, **P}, dtype="float16")', None),
+    ('gc.check_gradients(loss, [W2], {"x": X, "y": Y, **P}, directions=0)', None),
+    ('gc.check_gradients(loss, [W2], {"x": X, "y": Y, **P}, dtype="float32", eps=1e-9)', None),
+    ('gc.to_dot("loss")', None),
+    ('gc.to_dot([loss, gc.Graph("other").input("z", (1,))])', None),
+    ('gc.render(loss, "mlp.jpg")', None),
+    ('gc.render(loss, "mlp.svg")', "without Graphviz"),
+]
+
+
+@pytest.mark.parametrize("code, situation", DOCUMENTED, ids=range(len(DOCUMENTED)))
+def test_errors_md_shows_the_exact_messages(code, situation, monkeypatch, tmp_path):
+    doc = ERRORS_MD.read_text()
+    setup = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    shown = f"| `{code}` " + (f"{situation} " if situation else "") + "| `"
+    expected = doc[doc.index(shown) + len(shown):].split("` |\n", 1)[0]
+    if situation:
+        without_dot(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(setup, namespace)   # noqa: S102 - the docs' own setup
+    with pytest.raises(gc.GraphError) as error:
+        exec(code, namespace)   # noqa: S102
+    assert f"{type(error.value).__name__}: {error.value}" == expected
