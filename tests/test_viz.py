@@ -198,6 +198,11 @@ def test_the_docs_picture_is_current():
     for name, dot in namespace["pictures"]().items():
         with open(os.path.join(docs, f"{name}.dot"), encoding="utf-8") as f:
             assert f.read() == dot, f"docs/{name}.dot is stale: run python docs/make_pictures.py"
+    page = pathlib.Path(docs, "pictures.md").read_text()
+    excerpt = re.search(r"```\n(digraph graphcomp \{\n.*?)```", page, re.S).group(1)
+    lines = namespace["pictures"]()["founding"].splitlines()
+    assert [line for line in excerpt.splitlines() if line.strip() != "..."] == \
+        [line for line in lines if line in excerpt.splitlines()]
 
 
 ERRORS_MD = pathlib.Path(__file__).resolve().parents[1] / "docs" / "errors.md"
