@@ -3,6 +3,7 @@ whose rule is wrong; imports graph, op, autodiff, codegen."""
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -189,7 +190,7 @@ class GradientReport:
     def _repr_latex_(self):
         """The table as a LaTeX array (what notebooks render with MathJax)."""
         def text(s):
-            return r"\text{" + _latex_escape(str(s)) + "}"
+            return _latex_text(str(s))
 
         lines = [r"\begin{array}{lrrrrl}",
                  " & ".join(text(c) for c in ("node", "shape", "checked", "max abs err", "max rel err",
@@ -207,12 +208,15 @@ class GradientReport:
         return "$$\n" + "\n".join(lines) + "\n$$"
 
 
-_LATEX = {"\\": r"\backslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-          "%": r"\%", "_": r"\_", "^": r"\hat{}", "~": r"\sim{}"}
+# characters LaTeX gives a meaning, written as math symbols between \text{} runs (MathJax, which
+# notebooks use, reads \text{} literally, so they cannot be escaped inside it)
+_LATEX = {"\\": r"\backslash ", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+          "%": r"\%", "_": r"\_", "^": r"\hat{}", "~": r"\sim "}
 
 
-def _latex_escape(s):
-    return "".join(_LATEX.get(c, c) for c in s)
+def _latex_text(s):
+    """``s`` as LaTeX math: its plain runs in ``\text{}``, its special characters as symbols."""
+    return "".join(_LATEX.get(part) or rf"\text{{{part}}}" for part in re.split(r"([\\{}$&#%_^~])", s) if part)
 
 
 def _latex_number(x):

@@ -71,8 +71,9 @@ def to_dot(tensors_or_graph: Graph | Tensor | list[Tensor], gradients: bool = Fa
     forward = [n for n in names if not _derived(graph, n)]
     derived = [n for n in names if _derived(graph, n)]
     outputs = set() if isinstance(tensors_or_graph, Graph) else {t.name for t in _tensors(tensors_or_graph)}
+    title = _quote([_clip(printable(graph.name), LABEL_CHARS)])
     lines = ["digraph graphcomp {",
-             f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={_quote([_clip(printable(graph.name), LABEL_CHARS)])}];",
+             f"  graph [rankdir=TB, fontname=Helvetica, labelloc=t, label={title}];",
              '  node [fontname=Helvetica, fontsize=10, shape=box, style="rounded,filled"];',
              '  edge [color="#4b5563", arrowsize=0.6];']
     lines += [_node(graph, n, "op", shapes, n in outputs) for n in forward]
