@@ -25,6 +25,7 @@ from .shapes import format_shape
 FORMATS = ("svg", "png", "pdf")
 LABEL_CHARS = 40        # longer names and formulas are cut in labels (tooltips keep more)
 TOOLTIP_CHARS = 1000
+NOTEBOOK_NODES = 1000   # a notebook shows larger graphs as text: Graphviz takes seconds on them
 INSTALL = ("install Graphviz (apt-get install graphviz, brew install graphviz, "
            "conda install -c conda-forge graphviz, or https://graphviz.org/download/)")
 
@@ -140,8 +141,11 @@ def render(tensors_or_graph: Graph | Tensor | list[Tensor], path: str | os.PathL
 
 
 def svg(graph: Graph) -> str | None:
-    """The SVG picture of ``graph`` with its gradients, or None if Graphviz is missing or fails
-    (what a notebook display hook needs: None makes Jupyter show the text repr)."""
+    """The SVG picture of ``graph`` with its gradients, or None if Graphviz is missing or fails, or
+    the graph has more than ``NOTEBOOK_NODES`` nodes (what a notebook display hook needs: None makes
+    Jupyter show the text repr)."""
+    if graph.nx.number_of_nodes() > NOTEBOOK_NODES:
+        return None
     try:
         return _run_dot(to_dot(graph, gradients=True), "svg").decode("utf-8")
     except RenderError:

@@ -141,9 +141,11 @@ def test_render_writes_the_picture(tmp_path, suffix, magic):
 
 
 @needs_dot
-def test_notebook_display():
+def test_notebook_display(monkeypatch):
     g, loss = founding()
     assert g._repr_svg_().lstrip().startswith("<?xml") and "d_W1" in g._repr_svg_()
+    monkeypatch.setattr(viz, "NOTEBOOK_NODES", g.nx.number_of_nodes() - 1)
+    assert g._repr_svg_() is None       # too large to draw while the notebook waits: shown as text
 
 
 def without_dot(monkeypatch):
