@@ -11,6 +11,7 @@ same program and would add a dependency for the one call we make).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -240,9 +241,15 @@ def _differentiates(attrs, forward):
     """The forward node a gradient total differentiates, read from the note grad gave it
     (``dloss/dh: VJP of ...``); None for other derived nodes (temporaries, forward mode)."""
     note = attrs["note"]
-    if attrs["temp"] or note is None or ": " not in note:
+    if attrs["temp"] or note is None:
         return None
-    found = [n for n in forward if f"/d{n}: " in note]
+    found = []      # every "/d<node>: " in the note, <node> a forward node (a name may hold ": " itself)
+    for start in (m.end() for m in re.finditer("/d", note)):
+        end = note.find(": ", start)
+        while end != -1:
+            if note[start:end] in forward:
+                found.append(note[start:end])
+            end = note.find(": ", end + 1)
     return max(found, key=len, default=None)
 
 

@@ -233,3 +233,16 @@ def test_errors_md_shows_the_exact_messages(code, situation, monkeypatch, tmp_pa
     with pytest.raises(gc.GraphError) as error:
         exec(code, namespace)   # noqa: S102
     assert f"{type(error.value).__name__}: {error.value}" == expected
+
+
+def test_links_find_their_node_whatever_its_name():
+    g = gc.Graph("names")
+    w, x = g.param("w", (3,)), g.param("x", (3,))
+    odd = g.param("w: /dx: ", (3,))        # its gradient's note reads "dloss/dw: /dx: : ..."
+    loss = gc.sum(odd * odd + w * x, name="loss")
+    gc.grad(loss, [w, x, odd])
+    nodes, edges = statements(gc.to_dot(loss, gradients=True))
+    index = {n: g.nx.nodes[n]["index"] for n in g.nx.nodes}
+    links = {(a, b) for a, b, style in edges if "dashed" in style}
+    assert links == {(index["w: /dx: "], index["d_w: /dx: "])}     # not to w or x (the gradients of
+    # w and x are x and w themselves: grad of sum(w * x) needs no node of its own)
