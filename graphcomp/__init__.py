@@ -18,6 +18,7 @@ from .ops import *  # noqa: F401,F403 - the op functions are the public API
 from .symbolic import FUNCTIONS as _ACTIVATIONS
 from .symbolic import Formula, derivative, elementwise
 from .train import TrainingStep, compile_training
+from .viz import RenderError, render, to_dot
 
 __version__ = "0.3.0"
 
@@ -25,7 +26,7 @@ globals().update(_ACTIVATIONS)
 
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
-     "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "Formula", "check_gradients", "compile", "compile_training", "derivative", "elementwise", "grad", "hessian", "hvp", "jacobian",
-     "jvp", *ops.__all__, *_ACTIVATIONS])
+     "Formula", "NameConflictError", "OpError", "RenderError", "ShapeError", "Tensor", "TrainingStep",
+     "UnknownNodeError", "check_gradients", "compile", "compile_training", "derivative", "elementwise", "grad",
+     "hessian", "hvp", "jacobian", "jvp", "render", "to_dot", *ops.__all__, *_ACTIVATIONS])
     if not hasattr(builtins, name)]

@@ -60,6 +60,12 @@ class Graph:
     def __repr__(self):
         return f"Graph({self.name!r}, {self.nx.number_of_nodes()} nodes)"
 
+    def _repr_svg_(self):
+        """The graph and its gradients as an SVG picture in notebooks; None without Graphviz, so
+        Jupyter shows the repr instead."""
+        from .viz import svg    # NOTE: imported here: viz draws graphs, so it sits above graph.py
+        return svg(self)
+
     def __contains__(self, name):
         return name in self.nx
 

@@ -253,3 +253,21 @@ def test_a_user_node_named_like_a_helper_gets_another_identifier():
     f = gc.compile(y)
     assert "def _long_one(z):" in f.source
     np.testing.assert_allclose(f(_long_one=np.zeros(3)), np.ones(3))
+
+
+def test_check_gradients_names_the_node_whose_given_derivative_is_wrong():
+    """A user-defined op with a wrong derivative, two layers deep in a network: the check names it."""
+    soft = gc.elementwise("soft_wrong", sp.log(1 + sp.exp(z)), derivatives=[1 / (1 + sp.exp(z))])
+    g = gc.Graph("deep")
+    x, t = g.input("x", (None, 3)), g.input("t", (None, 2))
+    W1, W2, W3 = g.param("W1", (3, 4)), g.param("W2", (4, 4)), g.param("W3", (4, 2))
+    h1 = gc.tanh(x @ W1, name="h1")
+    h2 = soft(h1 @ W2, name="h2")
+    loss = gc.mse_loss(h2 @ W3, t, name="loss")
+    rng = np.random.default_rng(4)
+    feed = {"x": rng.normal(size=(5, 3)), "t": rng.normal(size=(5, 2)), "W1": rng.normal(size=(3, 4)),
+            "W2": rng.normal(size=(4, 4)), "W3": rng.normal(size=(4, 2))}
+    report = gc.check_gradients(loss, [W1, W2, W3], feed)
+    assert not report.ok
+    assert report.faulty == ["h2"]
+    assert "soft_wrong" in str(report)

@@ -78,3 +78,10 @@ def identifier(text):
 def display(node_name):
     """A node name as comments show it: bare if it is an identifier, else quoted."""
     return node_name if node_name.isidentifier() and node_name.isascii() else repr(node_name)
+
+
+def printable(text):
+    """``text`` with every non-printable character (newlines, bidi controls, zero-widths) and the
+    backslash written as its Python escape, so a name shown in a report or a picture reads as
+    what it is: ``a\\nb`` (a newline) and ``a\\\\nb`` (a backslash) stay apart."""
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in text)
