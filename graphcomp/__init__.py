@@ -11,17 +11,18 @@ from .autodiff import grad
 from .check import GradientReport, check_gradients
 from .codegen.compiled import Compiled, compile
 from .derivatives import hessian, hvp, jacobian, jvp
-from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConflictError, OpError,
-                     ShapeError, UnknownNodeError)
+from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, GradientError, GraphError,
+                     NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
-from .train import TrainingStep, compile_training
+from .train import OptimizerStep, TrainingStep, compile_training, optim
 
 __version__ = "0.2.0"
 
 __all__ = [name for name in sorted(
-    ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
-     "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
+    ["CheckpointError", "Compiled", "DivergenceError", "DTypeError", "FeedError", "GradientError", "GradientReport",
+     "Graph", "GraphError", "NameConflictError", "OpError", "OptimizerStep", "ShapeError", "Tensor",
+     "TrainingError", "TrainingStep", "UnknownNodeError", "optim",
      "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
      *ops.__all__])
     if not hasattr(builtins, name)]

@@ -13,6 +13,7 @@ from ..codegen.printer import NumpyPrinter
 from ..errors import GraphError
 from ..op import OPS
 from ..ops.nn import Loss
+from ..shapes import format_shape
 from .optim import CONSTANTS, LOCALS, STEP, Optimizer
 
 # train_step(params, state, ...) and the module's own functions take these names
@@ -33,7 +34,7 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
     state_specs = [(STEP, (), "int64")]
     for p in params:
         if optimizer.slots and any(not isinstance(d, int) for d in p.shape):
-            raise GraphError(f"compile_training: param {p.name!r} has shape {p.shape}; {type(optimizer).__name__} "
+            raise GraphError(f"compile_training: param {p.name!r} has shape {format_shape(p.shape)}; {type(optimizer).__name__} "
                              "keeps state of each param's shape, so params need static shapes")
         state_specs += [(f"{p.name}.{s}", p.shape, p.dtype) for s in optimizer.slots]
     scores, labels = _classifier(graph, forward_nodes, data)
