@@ -15,14 +15,14 @@ from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, Gr
                      NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
-from .train import OptimizerStep, TrainingStep, compile_training, optim
+from .train import OptimizerStep, TrainingStep, compile_training, init, optim
 
 __version__ = "0.2.0"
 
 __all__ = [name for name in sorted(
     ["CheckpointError", "Compiled", "DivergenceError", "DTypeError", "FeedError", "GradientError", "GradientReport",
      "Graph", "GraphError", "NameConflictError", "OpError", "OptimizerStep", "ShapeError", "Tensor",
-     "TrainingError", "TrainingStep", "UnknownNodeError", "optim",
+     "TrainingError", "TrainingStep", "UnknownNodeError", "init", "optim",
      "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
      *ops.__all__])
     if not hasattr(builtins, name)]
