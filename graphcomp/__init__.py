@@ -15,14 +15,16 @@ from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, Gr
                      NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
-from .train import OptimizerStep, TrainingStep, compile_training, init, optim
+from .train import (EarlyStopping, History, OptimizerStep, TrainingStep, compile_training, fit, init,
+                    load_checkpoint, optim, save_checkpoint)
 
 __version__ = "0.2.0"
 
 __all__ = [name for name in sorted(
-    ["CheckpointError", "Compiled", "DivergenceError", "DTypeError", "FeedError", "GradientError", "GradientReport",
-     "Graph", "GraphError", "NameConflictError", "OpError", "OptimizerStep", "ShapeError", "Tensor",
-     "TrainingError", "TrainingStep", "UnknownNodeError", "init", "optim",
+    ["CheckpointError", "Compiled", "DivergenceError", "DTypeError", "EarlyStopping", "FeedError", "GradientError",
+     "GradientReport", "Graph", "GraphError", "History", "NameConflictError", "OpError", "OptimizerStep",
+     "ShapeError", "Tensor", "TrainingError", "TrainingStep", "UnknownNodeError", "fit", "init", "load_checkpoint",
+     "optim", "save_checkpoint",
      "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
      *ops.__all__])
     if not hasattr(builtins, name)]

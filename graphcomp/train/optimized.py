@@ -152,6 +152,7 @@ class OptimizerStep(Generated):
         self._params = Feeds(graph, params, params=held, updated=True)
         self._data = Feeds(graph, data, bounds=bounds)
         self._predict = Feeds(graph, list(predict_args), params=held, bounds=bounds)
+        self._predict_args = list(predict_args)
         self._train_step = self.module.train_step
 
     def init_state(self, params: dict[str, np.ndarray], /) -> dict[str, np.ndarray]:
