@@ -59,7 +59,8 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
     predict_args = ()
     if scores is not None:
         nodes = needed(graph, [scores])
-        predict_args = tuple(leaves(graph, nodes))
+        fed = set(leaves(graph, nodes))      # params first, then data, as forward() takes them
+        predict_args = tuple(n for n in param_names + data if n in fed)
         body = emitter.statements(nodes, keep=[scores])
         functions.append(FunctionDef("predict", tuple(name(n) for n in predict_args),
                                      (*body, Return(emitter.output(scores, set()))),
