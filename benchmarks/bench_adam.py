@@ -115,7 +115,8 @@ def check_same_step(step, params, x, y, dtype):
     ours, theirs = copy_params(params), copy_params(params)
     our_state, their_state = step.init_state(ours), fresh_state(theirs)
     for _ in range(2):
-        values = {"loss": (step.train_step(ours, our_state, x=x, y=y), handwritten_adam_step(theirs, their_state, x, y))}
+        losses = (step.train_step(ours, our_state, x=x, y=y), handwritten_adam_step(theirs, their_state, x, y))
+    values = {"loss": losses}
     values.update((name, (ours[name], theirs[name])) for name in params)
     values.update((name, (our_state[name], their_state[name])) for name in our_state)
     tol = TOLERANCE[dtype]

@@ -109,6 +109,8 @@ def load_checkpoint(path, step) -> tuple[dict, dict, History]:
             not match ``step`` (every mismatch is listed).
     """
     path = os.fspath(path)
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a graphcomp checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             if "graphcomp_checkpoint" not in npz.files:

@@ -131,11 +131,12 @@ def fit(step: OptimizerStep, params: dict[str, np.ndarray], data: Mapping, *, ep
                 loss = run(params, state, *(v[rows] for v in values))
                 if not math.isfinite(loss):
                     _restore(params, state, snapshot)
-                    error = DivergenceError(
-                        f"fit: the loss became {float(loss)} at epoch {epoch}, step {b + 1} of {batches}; params "
-                        f"and state are back at their values after epoch {epoch - 1}"
-                        f"{' (as in the checkpoint)' if checkpoint is not None and epoch > 1 else ''}. "
-                        "Try a smaller learning rate, or clip_norm= on the optimizer")
+                    where = (f"their values after epoch {epoch - 1}"
+                             + (" (as in the checkpoint)" if checkpoint is not None else "")
+                             if epoch > 1 else "the values fit started from")
+                    error = DivergenceError(f"fit: the loss became {float(loss)} at epoch {epoch}, step {b + 1} of "
+                                            f"{batches}; params and state are back at {where}. Try a smaller "
+                                            "learning rate, or clip_norm= on the optimizer")
                     error.epoch, error.step, error.history = epoch, b + 1, history
                     raise error
                 total += float(loss) * len(rows)
@@ -151,7 +152,8 @@ def fit(step: OptimizerStep, params: dict[str, np.ndarray], data: Mapping, *, ep
                 save_checkpoint(checkpoint, params, state, history)
             snapshot = _copy(step.params, params, state)
             if stop:
-                history.stopped = getattr(stop[0], "reason", None) or f"{stop[0]!r} stopped training after epoch {epoch}"
+                history.stopped = (getattr(stop[0], "reason", None)
+                                   or f"{stop[0]!r} stopped training after epoch {epoch}")
                 break
     return history
 
@@ -169,7 +171,8 @@ class EarlyStopping:
         _check_int("patience", patience, 1)
         if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
             raise TrainingError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}")
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, float(min_delta), restore_best
+        self.monitor, self.patience = monitor, patience
+        self.min_delta, self.restore_best = float(min_delta), restore_best
         self.sign = -1.0 if "accuracy" in monitor else 1.0      # minimize sign * value
         self.best, self.best_epoch, self.wait, self.reason = math.inf, None, 0, None
         self._best_values = None

@@ -373,7 +373,8 @@ def _check_real(opt, attr, low=None, high=None, low_open=False, high_open=False)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open or high is None else ']'}"
+        left, right = "(" if low_open else "[", ")" if high_open or high is None else "]"
+        interval = f"{left}{low}, {high if high is not None else 'inf'}{right}"
         raise TrainingError(f"{type(opt).__name__}: {attr} must be in {interval}, got {value!r}")
 
 

@@ -34,7 +34,8 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
     state_specs = [(STEP, (), "int64")]
     for p in params:
         if optimizer.slots and any(not isinstance(d, int) for d in p.shape):
-            raise GraphError(f"compile_training: param {p.name!r} has shape {format_shape(p.shape)}; {type(optimizer).__name__} "
+            raise GraphError(f"compile_training: param {p.name!r} has shape {format_shape(p.shape)}; "
+                             f"{type(optimizer).__name__} "
                              "keeps state of each param's shape, so params need static shapes")
         state_specs += [(f"{p.name}.{s}", p.shape, p.dtype) for s in optimizer.slots]
     scores, labels = _classifier(graph, forward_nodes, data)
