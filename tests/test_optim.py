@@ -1,6 +1,8 @@
 """Optimizers as generated code: each update against a hand-written NumPy reference (PyTorch's definitions),
 schedules, the state as a checked third kind of value, and the exported module training without graphcomp."""
 import math
+import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -324,3 +326,13 @@ def test_plain_compile_training_is_unchanged():
     g, loss, params = build()
     step = gc.compile_training(loss, params)
     assert isinstance(step, gc.TrainingStep) and "def train_step(params, x, y, lr):" in step.source
+
+
+def test_training_doc_excerpt_is_current():
+    doc = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if b.startswith("LR = 0.001"))
+    g, loss, params = build()
+    source = gc.compile_training(loss, params, optimizer=optim.Adam(lr=1e-3, schedule=optim.Cosine(1000))).source
+    lines = source.splitlines()
+    missing = [line for line in block.splitlines() if line.strip() not in ("", "...") and line not in lines]
+    assert not missing
