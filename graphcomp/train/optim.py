@@ -177,7 +177,8 @@ class Optimizer:
                AugAssign(Name(STEP), "+", Const(1))]
         factor = self.schedule.factor(t)
         out.append(Assign(Name(LR), Name("LR") if factor is None else _times(Name("LR"), factor),
-                          f"learning rate: lr = LR * {self.schedule.formula(T)}"))
+                          "learning rate: constant" if factor is None
+                          else f"learning rate: lr = LR * {self.schedule.formula(T)}"))
         if self.clip_norm is not None:
             squares = [np_call("vdot", Name(g), Name(g)) for g in grads]
             total = squares[0]
