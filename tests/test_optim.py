@@ -336,3 +336,21 @@ def test_training_doc_excerpt_is_current():
     lines = source.splitlines()
     missing = [line for line in block.splitlines() if line.strip() not in ("", "...") and line not in lines]
     assert not missing
+
+
+@pytest.mark.parametrize("opt", [optim.Adam(lr=0.1), optim.SGD(0.1, momentum=0.9), optim.RMSprop(lr=0.1)], ids=str)
+def test_updates_never_write_into_inputs_or_shared_gradients(opt):
+    # d(loss)/dw and d(loss)/dv are both x itself: the update must work on copies, never on x
+    g = gc.Graph("lin")
+    x = g.input("x", (3,))
+    w, v, unused = g.param("w", (3,)), g.param("v", (3,)), g.param("unused", (2,))
+    step = gc.compile_training(gc.sum(w * x) + gc.sum(v * x) + 0.0 * gc.sum(unused), [w, v, unused], optimizer=opt)
+    X = np.array([1.0, 2.0, 3.0])
+    p = {"w": np.zeros(3), "v": np.zeros(3), "unused": np.ones(2)}
+    state = step.init_state(p)
+    for _ in range(3):
+        step.train_step(p, state, x=X)
+    np.testing.assert_array_equal(X, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(p["w"], p["v"])
+    assert (p["w"] < 0).all()
+    np.testing.assert_array_equal(p["unused"], 1.0)
