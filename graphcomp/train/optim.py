@@ -29,6 +29,11 @@ def _times(a, b):
     return BinOp("*", a, b)
 
 
+def _one_minus(constant):
+    """``1 - CONSTANT``."""
+    return BinOp("-", Const(1), Name(constant))
+
+
 # --- learning-rate schedules -------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -281,7 +286,7 @@ class Adam(Optimizer):
 
     def prologue(self, grads):
         k = BinOp("+", Name(T), Const(1))
-        root = BinOp("**", BinOp("-", Const(1), BinOp("**", Name("B2"), k)), Const(0.5))
+        root = BinOp("**", BinOp("-", Const(1), BinOp("**", Name("B2"), k)), Const(0.5))      # sqrt(1 - B2**k)
         return super().prologue(grads) + [
             Assign(Name("lr_t"), BinOp("/", _times(Name(LR), root), BinOp("-", Const(1), BinOp("**", Name("B1"), k))),
                    "Adam bias correction at step t + 1: lr_t = lr * sqrt(1 - B2**(t+1)) / (1 - B1**(t+1))"),
@@ -293,15 +298,14 @@ class Adam(Optimizer):
     def _update(self, w, g, slots, local):
         m, v = slots["m"], slots["v"]
         u = local(f"u_{w}")
-        one_minus = lambda b: BinOp("-", Const(1), Name(b))     # noqa: E731 - tiny IR helper
         name = type(self).__name__
         return [*self._decay(w),
                 AugAssign(Name(m), "*", Name("B1"), f"{name}: {m} = B1*{m} + (1-B1)*{g}"),
-                AugAssign(Name(m), "+", _times(one_minus("B1"), Name(g))),
+                AugAssign(Name(m), "+", _times(_one_minus("B1"), Name(g))),
                 AugAssign(Name(v), "*", Name("B2"), f"{name}: {v} = B2*{v} + (1-B2)*{g}**2    "
                                                     f"(squared in {g}'s buffer: it is dead)"),
                 AugAssign(Name(g), "*", Name(g)),
-                AugAssign(Name(g), "*", one_minus("B2")),
+                AugAssign(Name(g), "*", _one_minus("B2")),
                 AugAssign(Name(v), "+", Name(g)),
                 Assign(Name(u), np_call("sqrt", Name(v), out=Name(g)),
                        f"{name}: {w} -= lr_t * {m} / (sqrt({v}) + eps_t)    (in {g}'s buffer)"),
@@ -352,7 +356,7 @@ class RMSprop(Optimizer):
         v = slots["v"]
         u = local(f"u_{w}")
         return [AugAssign(Name(v), "*", Name("ALPHA"), f"RMSprop: {v} = ALPHA*{v} + (1-ALPHA)*{g}**2"),
-                AugAssign(Name(v), "+", _times(_times(BinOp("-", Const(1), Name("ALPHA")), Name(g)), Name(g))),
+                AugAssign(Name(v), "+", _times(_times(_one_minus("ALPHA"), Name(g)), Name(g))),
                 Assign(Name(u), np_call("sqrt", Name(v)), f"RMSprop: {w} -= lr * {g} / (sqrt({v}) + EPS)"),
                 AugAssign(Name(u), "+", Name("EPS")),
                 Assign(Name(u), np_call("divide", Name(g), Name(u), out=Name(u))),
