@@ -22,6 +22,7 @@ from .history import History
 from .optimized import OptimizerStep
 
 METRICS = ("accuracy", "errors")
+_SHOWN = ("loss", "val_loss", "val_accuracy")        # what the progress bar shows of each epoch
 
 
 def fit(step: OptimizerStep, params: dict[str, np.ndarray], data: Mapping, *, epochs: int = 1,
@@ -145,7 +146,7 @@ def fit(step: OptimizerStep, params: dict[str, np.ndarray], data: Mapping, *, ep
             if validation is not None:
                 record.update(_measure(step, params, validation, metrics, "val_"))
             history.append(record)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+            bar.set_postfix({k: f"{record[k]:.4g}" for k in _SHOWN if k in record}, refresh=False)
             stop = [cb for cb in callbacks if cb(epoch, history, params, state)]
             step._held.check({}, params, state)
             if checkpoint is not None:
