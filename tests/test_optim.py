@@ -274,14 +274,15 @@ def test_compile_errors():
         gc.compile_training(gc.sum(w * s), [w], optimizer=optim.Adam())
 
 
-def test_node_names_never_clash_with_the_update_names():
+@pytest.mark.parametrize("opt", [optim.Adam(lr=0.1), optim.SGD(0.1, schedule=optim.Cosine(5))], ids=str)
+def test_node_names_never_clash_with_the_update_names(opt):
     g = gc.Graph("clash")
     x = g.input("x", (None, 3))
     weights = {n: g.param(n, (3,)) for n in ["step", "lr", "t", "LR", "B1", "m_step_", "u_lr_"]}
     total = x
     for w in weights.values():
         total = total * w
-    step = gc.compile_training(gc.sum(total), list(weights.values()), optimizer=optim.Adam(lr=0.1))
+    step = gc.compile_training(gc.sum(total), list(weights.values()), optimizer=opt)
     p = {n: np.full(3, 0.9) for n in weights}
     state = step.init_state(p)
     before = gc.compile(gc.sum(total))(x=np.ones((2, 3)), **p)
@@ -320,6 +321,16 @@ def test_exported_adam_module_trains_without_graphcomp(tmp_path):
         for n in PARAM_NAMES:
             np.testing.assert_array_equal(out[n], p[n])
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_plain_sgd_seeds_the_chain_rule_with_the_scheduled_lr():
+    g, loss, params = build()
+    source = gc.compile_training(loss, params, optimizer=optim.SGD(0.1, schedule=optim.StepDecay(100))).source
+    body = source[source.index("def train_step"):]
+    assert body.index("lr = LR * 0.1 ** (t // 100)") < body.index("_t4 = lr / _t3")
+    assert "# SGD: W1 -= lr * dloss/dW1\n    W1 -= step_W1" in body
+    momentum = gc.compile_training(loss, params, optimizer=optim.SGD(0.1, momentum=0.9)).source
+    assert "step_W1" not in momentum and "buf_W1 += d_W1" in momentum
 
 
 def test_plain_compile_training_is_unchanged():

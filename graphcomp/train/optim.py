@@ -212,6 +212,10 @@ class Optimizer:
     def _decoupled(self):
         return False
 
+    def seeds_lr(self):
+        """Whether the update is ``w -= lr * g`` alone, so the chain rule can be seeded with lr."""
+        return False
+
     def _update(self, w, g, slots, local):
         raise NotImplementedError
 
@@ -243,6 +247,9 @@ class SGD(Optimizer):
 
     def _hyper(self):
         return ("momentum",) if self.momentum else ()
+
+    def seeds_lr(self):
+        return not self.momentum and not self.weight_decay and self.clip_norm is None
 
     def _update(self, w, g, slots, local):
         if not self.momentum:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..autodiff import grad
+from ..autodiff import grad, reverse
 from ..codegen.compiled import RUN_ERRORS, Feeds, Generated, constants, fed_bounds, module_doc, namer, specs
 from ..codegen.emit import Emitter, leaves, needed
-from ..codegen.ir import Assign, Const, Dict, FunctionDef, Index, Module, Name, Return, Tuple, np_attr, np_call
+from ..codegen.ir import (Assign, AugAssign, Const, Dict, FunctionDef, Index, Module, Name, Return, Tuple, np_attr,
+                          np_call)
 from ..codegen.printer import NumpyPrinter
 from ..errors import GraphError
 from ..op import OPS
 from ..ops.nn import Loss
 from ..shapes import format_shape
-from .optim import CONSTANTS, LOCALS, STEP, Optimizer
+from .optim import CONSTANTS, LOCALS, LR, STEP, Optimizer
 
 # train_step(params, state, ...) and the module's own functions take these names
 _OWN = ("state", "init_state", "predict", "STATE", "OPTIMIZER", *CONSTANTS, *LOCALS)
@@ -39,8 +40,12 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
                              "keeps state of each param's shape, so params need static shapes")
         state_specs += [(f"{p.name}.{s}", p.shape, p.dtype) for s in optimizer.slots]
     scores, labels = _classifier(graph, forward_nodes, data)
+    # NOTE: plain SGD seeds the chain rule with lr, as compile_training without an optimizer does: each
+    # step_<param> is then lr * gradient and the update one subtraction (the lr comes from the schedule)
+    lr = learning_rate(graph, loss.dtype) if optimizer.seeds_lr() else None
+    steps = reverse(loss, params, seed=lr, prefix="step_") if lr is not None else None
 
-    name = namer(reserved=_OWN)
+    name = namer({lr.name: LR} if lr is not None else None, reserved=_OWN)
     emitter = Emitter(graph, name)
     emitter.statements(forward_nodes, keep=[loss.name])      # shares the forward's subexpressions
     bwd = emitter.statements(backward_nodes, keep=[g.name for g in grads])
@@ -76,27 +81,33 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
         f"The {type(optimizer).__name__} state before the first step: no steps taken"
         + (", zero moments." if optimizer.slots else ".")))
 
-    body = emitter.statements(forward_nodes + backward_nodes, keep=[loss.name, *(g.name for g in grads)])
-    loss_ref = emitter.ref(loss.name)
-    owned, copies, returned = [], [], set()
-    for p, g in zip(param_names, grads, strict=True):
-        ref = emitter.output(g.name, returned)
-        if isinstance(ref, Name):
-            owned.append(ref.id)
-        else:      # the gradient is not an array of its own (a view, an input): the update needs one
-            owned.append(name.local(f"d_{name(p)}"))
-            copies.append(Assign(Name(owned[-1]), ref, f"a copy of {g.name}, for the update to overwrite"))
     load = [Assign(Name(name(p)), Index(Name("params"), Const(p))) for p in param_names]
     slot_ids = {p: {s: name.local(f"{s}_{name(p)}") for s in optimizer.slots} for p in param_names}
     load += [Assign(Name(STEP), Index(Name("state"), Const(STEP)))]
     load += [Assign(Name(slot_ids[p][s]), Index(Name("state"), Const(f"{p}.{s}")))
              for p in param_names for s in optimizer.slots]
-    update = list(optimizer.prologue(owned))
-    for p, g in zip(param_names, owned, strict=True):
-        update += optimizer.update(name(p), g, slot_ids[p], name.local)
+    if lr is not None:
+        step_nodes = [n for n in needed(graph, [loss.name, *(s.name for s in steps)]) if n not in forward_set]
+        body = [*optimizer.prologue(()),
+                *emitter.statements(forward_nodes + step_nodes, keep=[loss.name, *(s.name for s in steps)])]
+        update = [AugAssign(Name(name(p)), "-", emitter.ref(s.name), f"SGD: {p} -= lr * d{loss.name}/d{p}")
+                  for p, s in zip(param_names, steps, strict=True)]
+    else:
+        body = emitter.statements(forward_nodes + backward_nodes, keep=[loss.name, *(g.name for g in grads)])
+        owned, returned = [], set()
+        for p, g in zip(param_names, grads, strict=True):
+            ref = emitter.output(g.name, returned)
+            if isinstance(ref, Name):
+                owned.append(ref.id)
+            else:      # the gradient is not an array of its own (a view, an input): the update needs one
+                owned.append(name.local(f"d_{name(p)}"))
+                body.append(Assign(Name(owned[-1]), ref, f"a copy of {g.name}, for the update to overwrite"))
+        update = list(optimizer.prologue(owned))
+        for p, g in zip(param_names, owned, strict=True):
+            update += optimizer.update(name(p), g, slot_ids[p], name.local)
     functions.append(FunctionDef(
         "train_step", ("params", "state", *(name(n) for n in data)),
-        (*load, *body, *copies, *update, Return(loss_ref)),
+        (*load, *body, *update, Return(emitter.ref(loss.name))),
         f"One {type(optimizer).__name__} step: forward, backward, then update params and state in place.\n\n"
         "Returns the loss before the step."))
 
@@ -212,3 +223,12 @@ class OptimizerStep(Generated):
     def __repr__(self):
         return (f"<OptimizerStep {self.optimizer} of params {self.params}, inputs {self.inputs} "
                 f"of graph {self.graph.name!r}>")
+
+
+def learning_rate(graph, dtype):
+    """The scalar input node standing for train_step's ``lr`` (one per graph and dtype)."""
+    for node in graph.inputs:
+        if node._attrs["note"] == "learning rate" and node.dtype == dtype:
+            return node
+    with graph.noting("learning rate"):
+        return graph.input(graph.unique_name("lr"), (), dtype)

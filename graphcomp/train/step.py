@@ -22,7 +22,7 @@ from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
 from .optim import Optimizer
-from .optimized import OptimizerStep, compile_optimized
+from .optimized import OptimizerStep, compile_optimized, learning_rate
 
 
 @pausing
@@ -78,7 +78,7 @@ def compile_training(loss: Tensor, params: Sequence[Tensor],
     # NOTE: every VJP is linear in its cotangent, so seeding the chain rule with lr
     # instead of 1 gives lr * gradient at no extra cost (it scales the first scalar
     # term); train_step then updates with W -= step_W: one array op per param, not two.
-    lr = _learning_rate(graph, loss.dtype)
+    lr = learning_rate(graph, loss.dtype)
     steps = reverse(loss, params, seed=lr, prefix="step_")
     forward_nodes = needed(graph, [loss.name])
     forward_set = set(forward_nodes)
@@ -127,15 +127,6 @@ def compile_training(loss: Tensor, params: Sequence[Tensor],
     printer = NumpyPrinter()
     return TrainingStep(graph, printer.print(module), printer.lines, param_names, data,
                         fed_bounds(graph, forward_nodes + backward_nodes + step_nodes))
-
-
-def _learning_rate(graph, dtype):
-    """The scalar input node standing for train_step's ``lr`` (one per graph and dtype)."""
-    for node in graph.inputs:
-        if node._attrs["note"] == "learning rate" and node.dtype == dtype:
-            return node
-    with graph.noting("learning rate"):
-        return graph.input(graph.unique_name("lr"), (), dtype)
 
 
 class TrainingStep(Generated):
