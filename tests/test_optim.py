@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphcomp as gc
 from founding import build, feed, hand_backprop
@@ -365,3 +367,37 @@ def test_updates_never_write_into_inputs_or_shared_gradients(opt):
     np.testing.assert_array_equal(p["w"], p["v"])
     assert (p["w"] < 0).all()
     np.testing.assert_array_equal(p["unused"], 1.0)
+
+
+@st.composite
+def optimizers(draw):
+    """Any optimizer with any valid settings, schedule included."""
+    lr = draw(st.floats(1e-4, 0.5))
+    common = dict(weight_decay=draw(st.sampled_from([0.0, 0.01, 0.3])),
+                  clip_norm=draw(st.sampled_from([None, 0.05, 10.0])),
+                  schedule=draw(st.sampled_from([optim.Constant(), optim.StepDecay(2, 0.5), optim.Cosine(4, 0.1),
+                                                 optim.Warmup(2, optim.Cosine(3))])))
+    beta = st.floats(0.0, 0.999)
+    kind = draw(st.sampled_from(["sgd", "adam", "adamw", "rmsprop"]))
+    if kind == "sgd":
+        momentum = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        return optim.SGD(lr, momentum, nesterov=bool(momentum) and draw(st.booleans()), **common)
+    if kind == "rmsprop":
+        return optim.RMSprop(lr, alpha=draw(beta), eps=draw(st.floats(1e-8, 1e-2)), **common)
+    return (optim.Adam if kind == "adam" else optim.AdamW)(lr, b1=draw(beta), b2=draw(beta),
+                                                           eps=draw(st.floats(1e-8, 1e-2)), **common)
+
+
+@settings(max_examples=25)
+@given(optimizers())
+def test_any_settings_match_the_reference(opt):
+    g, loss, params = build(n_in=4, n_hidden=3, n_out=2)
+    step = gc.compile_training(loss, params, optimizer=opt)
+    values = feed(batch=5, n_in=4, n_hidden=3, n_out=2)
+    p = {n: values[n].copy() for n in PARAM_NAMES}
+    state = step.init_state(p)
+    losses = [float(step.train_step(p, state, x=values["x"], y=values["y"])) for _ in range(4)]
+    ref_losses, ref = ref_train(opt, {n: values[n] for n in PARAM_NAMES}, values["x"], values["y"], 4)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-8, atol=1e-10)
+    for n in PARAM_NAMES:
+        np.testing.assert_allclose(p[n], ref[n], rtol=1e-8, atol=1e-10, err_msg=n)
