@@ -18,7 +18,7 @@ from ..shapes import format_shape
 from .optim import CONSTANTS, LOCALS, LR, STEP, Optimizer
 
 # train_step(params, state, ...) and the module's own functions take these names
-_OWN = ("state", "init_state", "predict", "STATE", "OPTIMIZER", *CONSTANTS, *LOCALS)
+_OWN = ("state", "init_state", "predict", "STATE", *CONSTANTS, *LOCALS)
 
 
 def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerStep":
@@ -86,6 +86,7 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
     load += [Assign(Name(STEP), Index(Name("state"), Const(STEP)))]
     load += [Assign(Name(slot_ids[p][s]), Index(Name("state"), Const(f"{p}.{s}")))
              for p in param_names for s in optimizer.slots]
+    step_nodes = []
     if lr is not None:
         step_nodes = [n for n in needed(graph, [loss.name, *(s.name for s in steps)]) if n not in forward_set]
         body = [*optimizer.prologue(()),
@@ -122,7 +123,7 @@ def compile_optimized(graph, loss, params, optimizer: Optimizer) -> "OptimizerSt
     printer = NumpyPrinter()
     return OptimizerStep(graph, printer.print(module), printer.lines, optimizer, param_names, data, state_specs,
                          scores, labels, predict_args,
-                         fed_bounds(graph, forward_nodes + backward_nodes))
+                         fed_bounds(graph, forward_nodes + backward_nodes + step_nodes))
 
 
 def _classifier(graph, nodes, data):
