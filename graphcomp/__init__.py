@@ -11,13 +11,14 @@ from .autodiff import grad
 from .check import GradientReport, check_gradients
 from .codegen.compiled import Compiled, compile
 from .derivatives import hessian, hvp, jacobian, jvp
-from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConflictError, OpError,
-                     ShapeError, UnknownNodeError)
+from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, GradientError, GraphError,
+                     NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
 from .symbolic import FUNCTIONS as _ACTIVATIONS
 from .symbolic import Formula, derivative, elementwise
-from .train import TrainingStep, compile_training
+from .train import (EarlyStopping, History, OptimizerStep, TrainingStep, compile_training, fit, init,
+                    load_checkpoint, optim, save_checkpoint)
 from .viz import RenderError, render, to_dot
 
 __version__ = "0.3.0"
@@ -25,8 +26,10 @@ __version__ = "0.3.0"
 globals().update(_ACTIVATIONS)
 
 __all__ = [name for name in sorted(
-    ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
-     "Formula", "NameConflictError", "OpError", "RenderError", "ShapeError", "Tensor", "TrainingStep",
-     "UnknownNodeError", "check_gradients", "compile", "compile_training", "derivative", "elementwise", "grad",
-     "hessian", "hvp", "jacobian", "jvp", "render", "to_dot", *ops.__all__, *_ACTIVATIONS])
+    ["CheckpointError", "Compiled", "DTypeError", "DivergenceError", "EarlyStopping", "FeedError", "Formula",
+     "GradientError", "GradientReport", "Graph", "GraphError", "History", "NameConflictError", "OpError",
+     "OptimizerStep", "RenderError", "ShapeError", "Tensor", "TrainingError", "TrainingStep", "UnknownNodeError",
+     "check_gradients", "compile", "compile_training", "derivative", "elementwise", "fit", "grad", "hessian", "hvp",
+     "init", "jacobian", "jvp", "load_checkpoint", "optim", "render", "save_checkpoint", "to_dot", *ops.__all__,
+     *_ACTIVATIONS])
     if not hasattr(builtins, name)]

@@ -34,3 +34,15 @@ class GradientError(GraphError, ValueError):
 
 class OpError(GraphError, ValueError):
     """An op was given parameters it cannot take (bad axis, exponent, label dtype)."""
+
+
+class TrainingError(GraphError, ValueError):
+    """Training cannot go on as asked: bad optimizer settings, data or checkpoint, or a loss gone NaN/Inf."""
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint file is unreadable or does not match the training step it is loaded for."""
+
+
+class DivergenceError(TrainingError):
+    """The loss became NaN or Inf during ``fit``; ``.epoch``, ``.step`` and ``.history`` say when."""

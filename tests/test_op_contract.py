@@ -178,6 +178,16 @@ LAYERS = {
     "train": ["check", "viz"],
     "check": ["train", "viz"],
     "viz": ["autodiff", "derivatives", "symbolic", "train", "check"],
+    # the training package's leaves: optimizers print IR only; init, history and checkpoints are plain NumPy
+    "train.optim": ["graph", "op", "ops", "autodiff", "derivatives", "codegen.emit", "codegen.compiled",
+                    "codegen.printer", "check", "train.step", "train.optimized", "train.fit"],
+    "train.init": ["graph", "op", "ops", "autodiff", "derivatives", "codegen", "check", "train.step",
+                   "train.optimized", "train.fit"],
+    "train.history": ["graph", "op", "ops", "autodiff", "derivatives", "codegen", "check", "train.step",
+                      "train.optimized", "train.fit", "train.checkpoint"],
+    "train.checkpoint": ["graph", "op", "ops", "autodiff", "derivatives", "codegen", "check", "train.step",
+                         "train.optimized", "train.fit"],
+    "train.fit": ["autodiff", "derivatives", "codegen", "check", "train.step"],
 }
 
 

@@ -82,9 +82,9 @@ def fed_bounds(graph, nodes):
     return found
 
 
-def namer(bound=None):
-    """A Namer for one generated module: no node takes the name of a helper function."""
-    return Namer(bound, reserved={h for op in OPS.values() for h in op.helper_names})
+def namer(bound=None, reserved=()):
+    """A Namer for one generated module: no node takes the name of a helper function (or a ``reserved`` one)."""
+    return Namer(bound, reserved={h for op in OPS.values() for h in op.helper_names} | set(reserved))
 
 
 def graph_of(tensors):
@@ -145,13 +145,16 @@ class Feeds:
     broadcast. ``updated`` params (train_step's) must be writeable NumPy
     arrays of exactly their dtype, since they are updated in place; only
     the other values are returned then (train_step reads params itself).
+    ``state`` (``(name, shape, dtype)`` triples, static shapes) is a third
+    kind of value, an optimizer's: always updated in place, so checked like
+    updated params, and never returned.
 
     ``fast`` is a generated straight-line check that returns the values when
     all is well (the common case, on every call) and None otherwise; ``check``
     then finds the fault and raises a FeedError naming it.
     """
 
-    def __init__(self, graph, names, params=(), updated=False, bounds=None):
+    def __init__(self, graph, names, params=(), updated=False, bounds=None, state=()):
         self.graph_name = graph.name
         self.updated = updated
         self.bounds = bounds or {}
@@ -164,11 +167,13 @@ class Feeds:
             shape = tuple(None if is_anonymous(d) and dims.count(d) == 1 else d for d in shape)
             self.specs.append((n, "param" if n in params else "feed", shape, np.dtype(attrs["dtype"]),
                                attrs["op"]))
+        self.specs += [(n, "state", tuple(shape), np.dtype(dtype), "state") for n, shape, dtype in state]
         self.data = [n for n, source, *_ in self.specs if source == "feed"]
+        self.state = [n for n, *_ in state]
         self.fast = self._generate_fast()
 
     def _generate_fast(self):
-        """Compile ``fast(params, feeds)``: the values in order if all fit, else a falsy value.
+        """Compile ``fast(params, feeds, state)``: the values in order if all fit, else a falsy value.
 
         It raises LookupError or TypeError for a missing value or a non-dict.
         """
@@ -179,7 +184,7 @@ class Feeds:
             env[f"d{k}"] = dtype
             tests = [BinOp("is", Attr(v, "__class__"), Name("ndarray")),
                      BinOp("is", Attr(v, "dtype"), Name(f"d{k}"))]
-            if source == "param" and self.updated:
+            if self._in_place(source):
                 tests.append(Attr(Attr(v, "flags"), "writeable"))
             if name in self.bounds:      # the smallest value, found by argmin: a fraction of min()'s cost
                 low = max(b[0] for b in self.bounds[name])
@@ -200,19 +205,25 @@ class Feeds:
             ok = Name("ok") if k else tests.pop(0)
             for test in tests:
                 ok = BinOp("and", ok, test)      # left-nested: prints flat
-            body += [Assign(v, Index(Name(f"{source}s"), Const(name))), Assign(Name("ok"), ok)]
+            body += [Assign(v, Index(Name(_ARGUMENT[source]), Const(name))), Assign(Name("ok"), ok)]
         values = Tuple(tuple(Name(f"v{k}") for k, spec in enumerate(self.specs) if self._returned(spec)))
         result = BinOp("and", Name("ok"), values) if self.specs else values
-        fast = FunctionDef("fast", ("params", "feeds"), (*body, Return(result)))
+        fast = FunctionDef("fast", ("params", "feeds", "state"), (*body, Return(result)))
         source = NumpyPrinter().print(Module("Feed checks of compiled code.", (), (fast,)))
         return _load(source, f"<graphcomp feeds {self.graph_name}>", env).fast
 
-    def check(self, feeds, params=None):
+    def check(self, feeds, params=None, state=None):
         """Return the fed arrays in order; raise FeedError naming the value at fault."""
-        sources = {"feed": feeds, "param": params}
+        sources = {"feed": feeds, "param": params, "state": state}
         for source, values in sources.items():
             if values is not None and not isinstance(values, dict):
-                raise FeedError(f"{source}s must be a dict of name -> array, got {type(values).__name__}")
+                raise FeedError(f"{_ARGUMENT[source]} must be a dict of name -> array, got {type(values).__name__}")
+        if self.state and not isinstance(state, dict):
+            raise FeedError(f"state must be a dict of name -> array (step.init_state(params) makes one), "
+                            f"got {type(state).__name__}")
+        extra = sorted(set(state or ()) - set(self.state))
+        if extra:
+            raise FeedError(f"unknown state {extra[0]!r} (the optimizer's state holds {self.state})")
         unknown = sorted(set(feeds) - set(self.data))
         if unknown:
             folded = {n.casefold(): n for n in self.data}
@@ -226,6 +237,9 @@ class Feeds:
             try:
                 value = sources[source][name]
             except KeyError:
+                if source == "state":
+                    raise FeedError(f"missing state {name!r} (shape {_shown(shape)}, {dtype.name}); "
+                                    "step.init_state(params) makes the whole state") from None
                 raise FeedError(f"missing {source} for {op} {name!r} (shape {_shown(shape)}, "
                                 f"{dtype.name})") from None
             value = self._array(value, name, source, dtype)
@@ -249,16 +263,20 @@ class Feeds:
                 values.append(value)
         return values
 
+    def _in_place(self, source):
+        """Whether values of ``source`` are updated in place (so must be writeable arrays of their dtype)."""
+        return source == "state" or (source == "param" and self.updated)
+
     def _returned(self, spec):
-        """Whether the value of ``spec`` is returned: train_step reads its params from the dict itself."""
-        return not (self.updated and spec[1] == "param")
+        """Whether the value of ``spec`` is returned: train_step reads its params and state from the dicts."""
+        return not self._in_place(spec[1])
 
     def _array(self, value, name, source, dtype):
         """``value`` as an array of ``dtype``, or a FeedError saying why it cannot be."""
-        in_place = source == "param" and self.updated
+        in_place = self._in_place(source)
         if not isinstance(value, np.ndarray):
             if in_place:
-                raise FeedError(f"param {name!r} must be a NumPy array ({dtype.name}), since train_step "
+                raise FeedError(f"{source} {name!r} must be a NumPy array ({dtype.name}), since train_step "
                                 f"updates it in place; got {type(value).__name__}")
             try:
                 value = np.asarray(value)
@@ -272,7 +290,8 @@ class Feeds:
                 raise FeedError(f"{source} {name!r}: dtype {shown}, expected {dtype.name}")
             value = value.astype(dtype)
         if in_place and not value.flags.writeable:
-            raise FeedError(f"param {name!r} is read-only; train_step updates params in place")
+            raise FeedError(f"{source} {name!r} is read-only; train_step updates "
+                            f"{'params' if source == 'param' else 'the state'} in place")
         return value
 
     def _outside(self, name, source, value):
@@ -295,15 +314,19 @@ class Feeds:
                     return problem
         return None
 
-    def values(self, feeds, params=None):
+    def values(self, feeds, params=None, state=None):
         """The fed values in order: the generated check first, the thorough one if it fails."""
         try:
-            found = self.fast(params, feeds)
+            found = self.fast(params, feeds, state)
         except (LookupError, TypeError):       # a missing value, or params that are no dict
             found = None
-        if found and len(feeds) == len(self.data):
+        if found and len(feeds) == len(self.data) and (not self.state or len(state) == len(self.state)):
             return found
-        return self.check(feeds, params)
+        return self.check(feeds, params, state)
+
+
+# the argument of generated ``fast`` that holds each kind of value
+_ARGUMENT = {"feed": "feeds", "param": "params", "state": "state"}
 
 
 def _shown(shape):

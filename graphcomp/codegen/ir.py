@@ -52,6 +52,13 @@ class UnOp:
 
 
 @dataclass(frozen=True)
+class Dict:
+    """A dict display, ``{key: value, ...}``, one item a line."""
+
+    items: tuple                # ((key expr, value expr), ...)
+
+
+@dataclass(frozen=True)
 class ListComp:
     """``[element for var in range(count)]``."""
 

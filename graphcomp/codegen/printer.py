@@ -78,6 +78,10 @@ class NumpyPrinter:
         items = [self.print(i) for i in node.items]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
+    def _print_Dict(self, node):
+        items = "".join(f"\n{self.indent}{self.print(k)}: {self.print(v)}," for k, v in node.items)
+        return f"{{{items}\n}}" if items else "{}"
+
     def _print_ListComp(self, node):
         return f"[{self.print(node.element)} for {node.var} in range({node.count})]"
 

@@ -1,4 +1,8 @@
-"""compile_training: forward, backward and an SGD step as one generated module; imports graph, autodiff and codegen."""
+"""compile_training: forward, backward and a training step as one generated module; imports graph, autodiff and codegen.
+
+Without an optimizer the step is plain SGD with ``lr`` an argument (the original
+API); with one, ``optimized.py`` writes the optimizer's update and its state.
+"""
 from __future__ import annotations
 
 import numbers
@@ -17,11 +21,14 @@ from ..collector import pausing
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
+from .optim import Optimizer
+from .optimized import OptimizerStep, compile_optimized, learning_rate
 
 
 @pausing
-def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
-    """Compile forward, backward and an SGD training step for scalar ``loss``.
+def compile_training(loss: Tensor, params: Sequence[Tensor],
+                     optimizer: Optimizer | None = None) -> "TrainingStep | OptimizerStep":
+    """Compile forward, backward and a training step for scalar ``loss``.
 
     Adds the gradient nodes ``d_<param>`` to the graph (as ``grad`` does).
 
@@ -29,16 +36,33 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
         loss: scalar Tensor to minimize.
         params: list of param Tensors to train; every other fed node that
             ``loss`` needs is a data input of the generated functions.
+        optimizer: a ``gc.optim`` optimizer (``SGD``, ``Adam``, ``AdamW``,
+            ``RMSprop``), written into the generated ``train_step`` with its
+            state. None: plain SGD with the learning rate an argument,
+            ``train_step(params, x=..., lr=0.1)``.
 
     Returns:
-        TrainingStep with ``forward``, ``backward``, ``train_step``,
-        ``source`` and ``save``.
+        Without an optimizer, a TrainingStep with ``forward``, ``backward``,
+        ``train_step(params, *, lr, **feeds)``, ``source`` and ``save``. With
+        one, an OptimizerStep with ``init_state(params)``,
+        ``train_step(params, state, **feeds)``, ``forward``, ``backward``,
+        ``predict`` (for a classification loss), ``source`` and ``save``.
 
     Raises:
         GradientError: ``loss`` is not a scalar or a param is not a float.
-        GraphError: a param is not a fed node or is listed twice, or an input
-            is named ``params`` or ``lr`` (train_step's own arguments).
+        GraphError: a param is not a fed node or is listed twice, an input
+            is named after train_step's own arguments (``params`` and ``lr``,
+            or ``params`` and ``state``), the optimizer is not one, or a param
+            with a free dim needs optimizer state.
+
+    Example:
+        >>> step = compile_training(loss, [W1, b1], optimizer=gc.optim.Adam(lr=1e-3))
+        >>> state = step.init_state(params)
+        >>> loss_value = step.train_step(params, state, x=X, y=Y)
     """
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise GraphError(f"compile_training: optimizer must be a gc.optim optimizer (SGD, Adam, AdamW, RMSprop), "
+                         f"got {type(optimizer).__name__} {optimizer!r}")
     params = list(params)
     graph = graph_of([loss, *params])
     for p in params:
@@ -48,11 +72,13 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
     if len(set(params)) != len(params):
         twice = next(p for i, p in enumerate(params) if p in set(params[:i]))
         raise GraphError(f"compile_training: param {twice.name!r} is listed twice")
+    if optimizer is not None:
+        return compile_optimized(graph, loss, params, optimizer)
     grads = grad(loss, params)
     # NOTE: every VJP is linear in its cotangent, so seeding the chain rule with lr
     # instead of 1 gives lr * gradient at no extra cost (it scales the first scalar
     # term); train_step then updates with W -= step_W: one array op per param, not two.
-    lr = _learning_rate(graph, loss.dtype)
+    lr = learning_rate(graph, loss.dtype)
     steps = reverse(loss, params, seed=lr, prefix="step_")
     forward_nodes = needed(graph, [loss.name])
     forward_set = set(forward_nodes)
@@ -102,15 +128,6 @@ def compile_training(loss: Tensor, params: Sequence[Tensor]) -> "TrainingStep":
     printer = NumpyPrinter()
     return TrainingStep(graph, printer.print(module), printer.lines, param_names, data,
                         fed_bounds(graph, forward_nodes + backward_nodes + step_nodes))
-
-
-def _learning_rate(graph, dtype):
-    """The scalar input node standing for train_step's ``lr`` (one per graph and dtype)."""
-    for node in graph.inputs:
-        if node._attrs["note"] == "learning rate" and node.dtype == dtype:
-            return node
-    with graph.noting("learning rate"):
-        return graph.input(graph.unique_name("lr"), (), dtype)
 
 
 class TrainingStep(Generated):
