@@ -52,11 +52,16 @@ class Op:
         leaf: the value is fed at run time (an argument of generated code).
         broadcast: the output is the first arg broadcast to a shape, nothing
             more (element-wise ops may read the arg itself instead).
+        several: the op yields several arrays: ``infer`` returns one
+            ``(shape, dtype)`` per output, the node's value is their tuple
+            (shape (), dtype object) and ``part`` nodes read one each; its
+            ``vjp`` gets a tuple of cotangents (None where none reaches).
         helpers: module-level helper functions (name -> source) that
             ``emit`` calls; written once into each generated module.
         vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
             arg, built from ops, with None for an arg that gets none (an
-            integer arg, a piecewise-constant op). None (the default) means
+            integer arg, a piecewise-constant op); for an arg with several
+            outputs, a dict ``{output index: Tensor}``. None (the default) means
             the op has no rule: ``grad`` raises rather than assume zero.
     """
 
@@ -65,6 +70,7 @@ class Op:
     inline = False
     leaf = False
     broadcast = False
+    several = False
     helpers = {}
     vjp = None
 
