@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import graphcomp as gc
+import naive
 from graphcomp.graph import apply
 from graphcomp.op import OPS
 
@@ -199,7 +200,43 @@ STRUCTURE_CASES = [
     Case("clip", [(3, 4)], params=dict(low=0.5)),
     Case("clip", [("n", 4)], params=dict(high=-0.3)),
 ]
+P0, P1 = ((0, 0), (0, 0)), ((1, 1), (1, 1))
+CONV = [  # (x shape, w shape, stride, padding, dilation, groups), params as conv2d normalizes them
+    ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), P0, (1, 1), 1),
+    ((2, 4, 6, 5), (6, 2, 2, 3), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),
+    (("n", 2, 5, 4), (2, 1, 3, 3), (2, 2), P1, (1, 1), 2),
+]
+
+
+def conv_params(stride, padding, dilation, groups):
+    return dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_out(x, w, stride, padding, dilation, groups):
+    return (x[0], w[0]) + naive.out_size(x, w[2:], stride, padding, dilation)
+
+
+POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
+         ((2, 2, 5, 5), dict(kernel=(3, 3), stride=(2, 2), padding=P1)),
+         (("n", 2, 4, 5), dict(kernel=(2, 3), stride=(1, 2), padding=((1, 1), (0, 0))))]
+
+CONV_CASES = [
+    *(Case("conv2d", [x, w], params=conv_params(*rest)) for x, w, *rest in CONV),
+    *(Case("conv2d_grad_input", [conv_out(x, w, *rest), w], params=dict(size=x[2:], **conv_params(*rest)))
+      for x, w, *rest in CONV),
+    *(Case("conv2d_grad_weight", [x, conv_out(x, w, *rest)], params=dict(kernel=w[2:], **conv_params(*rest)))
+      for x, w, *rest in CONV),
+    *(Case(op, [x], params=p) for op in ("max_pool2d", "avg_pool2d") for x, p in POOLS),
+    *(Case(op, [x[:2] + naive.out_size(x, p["kernel"], p["stride"], p["padding"]), X(*x)], params=p)
+      for op in ("max_pool2d_grad", "avg_pool2d_grad") for x, p in POOLS),
+    *(Case("max_pool2d_pick", [x, X(*x)], params=p) for x, p in POOLS),
+]
+
 REF.update({
+    "conv2d": naive.conv2d, "conv2d_grad_input": naive.conv2d_grad_input,
+    "conv2d_grad_weight": naive.conv2d_grad_weight, "max_pool2d": naive.max_pool2d,
+    "avg_pool2d": naive.avg_pool2d, "max_pool2d_grad": naive.max_pool2d_grad,
+    "max_pool2d_pick": naive.max_pool2d_pick, "avg_pool2d_grad": naive.avg_pool2d_grad,
     "unslice": unslice_ref, "untake": untake_ref,
     "take": lambda t, i, axis=0: np.take(t, i, axis=axis),
     "pad": lambda x, pad_width, value=0.0: np.pad(x, pad_width, constant_values=value),
@@ -322,6 +359,7 @@ CASES = [
     Case("nll_grad", [Labels(2, 3, high=4), ()], params=dict(depth=4, dtype=DT)),
     Case("softmax_nll_grad", [(4, 5), Labels(4, high=5), ()]),
     *STRUCTURE_CASES,
+    *CONV_CASES,
 ]
 
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",
