@@ -15,6 +15,7 @@ from .errors import (DTypeError, FeedError, GradientError, GraphError, NameConfl
                      ShapeError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
+from .scan import scan
 from .train import TrainingStep, compile_training
 
 __version__ = "0.2.0"
@@ -22,6 +23,6 @@ __version__ = "0.2.0"
 __all__ = [name for name in sorted(
     ["Compiled", "DTypeError", "FeedError", "GradientError", "GradientReport", "Graph", "GraphError",
      "NameConflictError", "OpError", "ShapeError", "Tensor", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp",
+     "check_gradients", "compile", "compile_training", "grad", "hessian", "hvp", "jacobian", "jvp", "scan",
      *ops.__all__])
     if not hasattr(builtins, name)]

@@ -106,3 +106,50 @@ def avg_pool2d_grad(ct, like, kernel, stride, padding):
             for r, s in taps:
                 dxp[n, c, r, s] += ct[n, c, i, j] / len(taps)
     return dxp[:, :, padding[0][0]:padding[0][0] + like.shape[2], padding[1][0]:padding[1][0] + like.shape[3]]
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def elman(h, xs, W_ih, W_hh, b_ih, b_hh):
+    """All hidden states of an Elman RNN, one step and one batch row at a time."""
+    out = []
+    for x in xs:
+        h = np.array([np.tanh(W_ih @ xr + b_ih + W_hh @ hr + b_hh) for xr, hr in zip(x, h)])
+        out.append(h)
+    return np.array(out)
+
+
+def lstm(h, c, xs, W_ih, W_hh, b_ih, b_hh):
+    """All (h, c) of an LSTM with PyTorch's gate order i, f, g, o, one step and batch row at a time."""
+    hs, cs = [], []
+    size = h.shape[1]
+    for x in xs:
+        rows = []
+        for xr, hr, cr in zip(x, h, c):
+            gates = W_ih @ xr + b_ih + W_hh @ hr + b_hh
+            i, f, g, o = (gates[k * size:(k + 1) * size] for k in range(4))
+            cr = sigmoid(f) * cr + sigmoid(i) * np.tanh(g)
+            rows.append((sigmoid(o) * np.tanh(cr), cr))
+        h, c = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+def gru(h, xs, W_ih, W_hh, b_ih, b_hh):
+    """All hidden states of a GRU with PyTorch's gate order r, z, n, one step and batch row at a time."""
+    out = []
+    size = h.shape[1]
+    for x in xs:
+        rows = []
+        for xr, hr in zip(x, h):
+            gi, gh = W_ih @ xr + b_ih, W_hh @ hr + b_hh
+            r = sigmoid(gi[:size] + gh[:size])
+            z = sigmoid(gi[size:2 * size] + gh[size:2 * size])
+            n = np.tanh(gi[2 * size:] + r * gh[2 * size:])
+            rows.append((1 - z) * n + z * hr)
+        h = np.array(rows)
+        out.append(h)
+    return np.array(out)

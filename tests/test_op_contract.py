@@ -167,6 +167,7 @@ LAYERS = {
     "codegen": ["autodiff", "derivatives", "train", "check"],
     "autodiff": ["codegen", "train", "check"],
     "derivatives": ["codegen.emit", "codegen.compiled", "train", "check"],
+    "scan": ["codegen.emit", "codegen.compiled", "train", "check"],
     "train": ["check"],
 }
 

@@ -360,6 +360,9 @@ CASES = [
     Case("softmax_nll_grad", [(4, 5), Labels(4, high=5), ()]),
     *STRUCTURE_CASES,
     *CONV_CASES,
+    Case("scan", [(4, 3, 2), (5, 2), (5, 5), (5,), X(3, 5)], label="elman",
+         build=lambda g, a: gc.scan(lambda h, x: (gc.elman_cell(h, x, a[1], a[2], a[3]),) * 2, a[4], a[0])[1],
+         ref=lambda xs, W_ih, W_hh, b, h0: naive.elman(h0, xs, W_ih, W_hh, b, 0.0)),
 ]
 
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",

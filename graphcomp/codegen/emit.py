@@ -139,7 +139,7 @@ class Emitter:
             results = [inner.ref(o) for o in outputs]
             self.helpers.update(inner.helpers)
             self.hoisted.update(inner.hoisted)
-            result = Tuple(tuple(results)) if isinstance(body.output, tuple) else results[0]
+            result = Tuple(tuple(results)) if len(results) > 1 else results[0]
             self.helpers[name] = FunctionDef(name, tuple(inner.name(n) for n in body.inputs),
                                              (*stmts, Return(result)), body.doc)
         return self.bodies[body]
@@ -159,11 +159,12 @@ class Emitter:
             n_ys = len(scan.body.output) - scan.carries
             ys = [Name(local(f"ys{k}")) for k in range(n_ys)]
             history = [Name(local(f"{c.id}_history")) for c in carries] if scan.history else []
+            records = list(zip(history, carries, strict=True)) if scan.history else []
             t = local("t")
             length = Call(Name("len"), (xs[0],))
             bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
             targets = carries + [Name(local(f"y{k}")) for k in range(n_ys)]
-            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for h, c in zip(history, carries, strict=True)),
+            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for h, c in records),
                     Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
                            Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
                     *(ExprStmt(Call(Attr(y, "append"), (v,))) for y, v in zip(ys, targets[scan.carries:], strict=True))]
