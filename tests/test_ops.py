@@ -366,7 +366,7 @@ CASES = [
 ]
 
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",
-                              "unit", "input", "param", "constant"}
+                              "unit", "input", "param", "constant", "random_mask"}
 CONSTANT = np.array([[1.5, -2.0, 0.25], [3.0, 0.0, -7.5]])
 
 NO_GRADIENT_CASES = [
@@ -381,6 +381,8 @@ NO_GRADIENT_CASES = [
     Case("count", [("n", "m", 4)], params=dict(axis=(0, 1, 2))),
     Case("unit", [Labels(high=6)], params=dict(shape=(2, 3), dtype="float64")),
     Case("unit", [Labels(high=1)], params=dict(shape=(), dtype="float32")),
+    Case("random_mask", [Labels(high=1000), (3, 4)], params=dict(rate=0.25),
+         ref=lambda key, like, rate: np.random.default_rng(int(key)).random(like.shape) >= rate),
     Case("zeros_like", [(3, 4)]),
     Case("zeros_like", [()]),
     Case("one_hot", [Labels(4, high=5)], params=dict(depth=5, dtype="float64")),
