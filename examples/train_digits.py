@@ -113,16 +113,16 @@ def train(step, predict, params, data, rng):
         print(f"epoch {epoch:2d}  loss {total / len(order):.4f}  test accuracy {test_acc:.2%}")
 
 
-def run_exported(step, path, params, x, y):
+def run_exported(step, path, params, x, y, lr=LR):
     """Run one train_step of the saved module in an isolated interpreter.
 
     Returns True when its loss and updated params match the in-process step.
     """
     expected = {name: value.copy() for name, value in params.items()}
-    expected_loss = step.train_step(expected, x=x, y=y, lr=LR)
+    expected_loss = step.train_step(expected, x=x, y=y, lr=lr)
     with tempfile.TemporaryDirectory() as tmp:
         data_path, result_path = Path(tmp) / "data.npz", Path(tmp) / "result.npz"
-        np.savez(data_path, x=x, y=y, lr=LR, **params)
+        np.savez(data_path, x=x, y=y, lr=lr, **params)
         subprocess.run(
             [sys.executable, "-I", "-c", CHILD_SCRIPT, str(path), str(data_path), str(result_path)],
             check=True,
