@@ -259,6 +259,7 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         total = terms[0]
         for t in terms[1:]:
             total = total + t
+        total = graph.rename(total.name, _free_name(graph, "step"))      # the notes say dstep/d<node>
     wrt = [*c_in, *(x_in[k] for k in float_xs), *(consts[k] for k in floats)]
     # named d_<node>_t (the gradient at step t), not d_<node>: grad will want that name for the total
     grads = autodiff.reverse(total, wrt, prefix=lambda n: f"d_{n}_t")
@@ -285,7 +286,16 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
 
 def _input(graph, base, shape, dtype):
     """An input node of ``graph`` named after ``base``, of a shape that may hold its free dims."""
-    return graph.apply("input", (), {"shape": tuple(shape), "dtype": dtype}, graph.unique_name(base))
+    return graph.apply("input", (), {"shape": tuple(shape), "dtype": dtype}, _free_name(graph, base))
+
+
+def _free_name(graph, base):
+    """``base`` if no node has it now (a stand-in of an earlier trace may have had it), else a unique one.
+
+    The names of stand-ins and replayed nodes show in the notes of the nodes built from them, so
+    they keep the body's names where they can.
+    """
+    return base if base not in graph.nx else graph.unique_name(base)
 
 
 def _replay(graph, body, values):
@@ -296,5 +306,5 @@ def _replay(graph, body, values):
         if n not in bound:
             attrs = step.nx.nodes[n]
             bound[n] = graph.apply(attrs["op"], tuple(bound[a] for a in attrs["args"]), attrs["params"],
-                                   graph.unique_name(n))
+                                   _free_name(graph, n))
     return [bound[o] for o in body.output]
