@@ -23,7 +23,7 @@ import numpy as np
 from . import autodiff
 from .codegen.ir import Scan as ScanLoop
 from .collector import pausing
-from .errors import DTypeError, GradientError, GraphError, ShapeError
+from .errors import DTypeError, GraphError, ShapeError
 from .graph import F, Graph, Tensor
 from .op import OPS, Body, Op, register
 from .ops.structure import parts
@@ -219,69 +219,73 @@ def _extract(graph, first, inputs, labels, outputs, title, doc):
 def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
     """Back-propagation through time: a scan over the steps in the other direction.
 
-    Its carries are the cotangents of the carries and the running sums of the
-    consts' cotangents; each step recomputes the forward step from the saved
-    carry and x_t, and applies the body's VJP.
+    Its carries are the cotangents of the float carries and the running sums
+    of the consts' cotangents; each step recomputes the forward step from the
+    saved carry and x_t, and applies the body's VJP. Integer and bool carries,
+    xs and consts get no gradient (their values still drive the replayed steps).
     """
     graph = y.graph
     init, seqs, consts = args[:carries], args[carries:carries + xs], args[carries + xs:]
-    for c in init:
-        if np.dtype(c.dtype).kind != "f":
-            raise GradientError(f"cannot differentiate scan {y.name!r}: its carry {c.name!r} is {c.dtype}; "
-                                "only float carries have gradients")
     n_ys = len(body.output) - carries
+    step = body.graph
+    names = body.inputs
+
+    def is_float(node):
+        return np.dtype(step.nx.nodes[node]["dtype"]).kind == "f"
+    ct_carry, ct_ys = ct[:carries], ct[carries:carries + n_ys]
+    ct_hist = ct[carries + n_ys:] if history else (None,) * carries
+    fc = [k for k in range(carries) if is_float(names[k])]
+    floats = [k for k in range(len(consts)) if is_float(names[carries + xs + k])]
+    float_xs = [k for k in range(xs) if is_float(names[carries + k])]
+    ys_in = [k for k, c in enumerate(ct_ys) if c is not None and is_float(body.output[carries + k])]
+    hist_in = [k for k in fc if ct_hist[k] is not None]
+    if not fc and not ys_in:
+        return (None,) * len(args)
     params = {"body": body, "carries": carries, "xs": xs, "reverse": reverse, "history": True}
     # a scan that kept no history (a reversed scan, when differentiated again) gets a twin that does
     saved = parts(y if history else graph.apply("scan", args, params))[carries + n_ys:]
-    ct_carry, ct_ys = ct[:carries], ct[carries:carries + n_ys]
-    ct_hist = ct[carries + n_ys:] if history else (None,) * carries
-    floats = [k for k, p in enumerate(consts) if np.dtype(p.dtype).kind == "f"]
-    float_xs = [k for k, x in enumerate(seqs) if np.dtype(x.dtype).kind == "f"]
-    ys_in = [k for k, c in enumerate(ct_ys) if c is not None]
-    hist_in = [k for k, c in enumerate(ct_hist) if c is not None]
     first = graph._count
-    step = body.graph
-    names = body.inputs
-    labels = ([f"d_{names[k]}_next" for k in range(carries)] + [f"d_{names[carries + xs + k]}_total" for k in floats]
+    labels = ([f"d_{names[k]}_next" for k in fc] + [f"d_{names[carries + xs + k]}_total" for k in floats]
               + [f"d_{body.output[carries + k]}" for k in ys_in] + list(names[:carries + xs])
               + [f"d_{names[k]}_saved" for k in hist_in])
-    like = ([body.output[k] for k in range(carries)] + [names[carries + xs + k] for k in floats]
+    like = ([body.output[k] for k in fc] + [names[carries + xs + k] for k in floats]
             + [body.output[carries + k] for k in ys_in] + list(names[:carries + xs]) + [names[k] for k in hist_in])
     stand_ins = [_input(graph, label, step.nx.nodes[n]["shape"], step.nx.nodes[n]["dtype"])
                  for label, n in zip(labels, like, strict=True)]
-    ends = np.cumsum([carries, len(floats), len(ys_in), carries, xs])
+    ends = np.cumsum([len(fc), len(floats), len(ys_in), carries, xs])
     g_in, acc_in, cy_in, c_in, x_in, ch_in = np.split(np.array(stand_ins, dtype=object), ends)
     with graph.noting(f"one step of {y.name} again"):
         outs = _replay(graph, body, (*c_in, *x_in, *consts))
     with graph.noting(f"BPTT of {y.name}: the cotangent of one step's outputs"):
-        terms = [F.sum(outs[k] * g) for k, g in enumerate(g_in)]
+        terms = [F.sum(outs[k] * g) for k, g in zip(fc, g_in, strict=True)]
         terms += [F.sum(outs[carries + k] * cy) for k, cy in zip(ys_in, cy_in, strict=True)]
         total = terms[0]
         for t in terms[1:]:
             total = total + t
         total = graph.rename(total.name, _free_name(graph, "step"))      # the notes say dstep/d<node>
-    wrt = [*c_in, *(x_in[k] for k in float_xs), *(consts[k] for k in floats)]
+    wrt = [*(c_in[k] for k in fc), *(x_in[k] for k in float_xs), *(consts[k] for k in floats)]
     # named d_<node>_t (the gradient at step t), not d_<node>: grad will want that name for the total
     grads = autodiff.reverse(total, wrt, prefix=lambda n: f"d_{n}_t")
-    d_carry, d_xs, d_consts = grads[:carries], grads[carries:carries + len(float_xs)], grads[carries + len(float_xs):]
+    d_carry = dict(zip(fc, grads[:len(fc)], strict=True))
+    d_xs, d_consts = grads[len(fc):len(fc) + len(float_xs)], grads[len(fc) + len(float_xs):]
     with graph.noting(f"BPTT of {y.name}"):
-        d_carry = list(d_carry)
         for k, ch in zip(hist_in, ch_in, strict=True):
             d_carry[k] = d_carry[k] + ch
         totals = [acc + d for acc, d in zip(acc_in, d_consts, strict=True)]
-    spec, extra = _extract(graph, first, stand_ins, labels, [*d_carry, *totals, *d_xs],
+    spec, extra = _extract(graph, first, stand_ins, labels, [*d_carry.values(), *totals, *d_xs],
                            f"{graph.name}: BPTT of {y.name}",
                            f"One step of back-propagation through {y.name!r}: the VJP of its body.")
-    back_init = [F.zeros_like(c) if g is None else g for c, g in zip(init, ct_carry, strict=True)]
+    back_init = [F.zeros_like(init[k]) if ct_carry[k] is None else ct_carry[k] for k in fc]
     back_init += [F.zeros_like(consts[k]) for k in floats]
     back_xs = [ct_ys[k] for k in ys_in] + list(saved) + list(seqs) + [ct_hist[k] for k in hist_in]
     back = parts(graph.apply("scan", (*back_init, *back_xs, *extra),
-                             {"body": spec, "carries": carries + len(floats), "xs": len(back_xs),
+                             {"body": spec, "carries": len(fc) + len(floats), "xs": len(back_xs),
                               "reverse": not reverse, "history": False}))
-    d_init = back[:carries]
-    d_const_totals = dict(zip(floats, back[carries:carries + len(floats)], strict=True))
-    d_seqs = dict(zip(float_xs, back[carries + len(floats):], strict=True))
-    return (*d_init, *(d_seqs.get(k) for k in range(xs)), *(d_const_totals.get(k) for k in range(len(consts))))
+    d_init = dict(zip(fc, back[:len(fc)], strict=True))
+    d_const_totals = dict(zip(floats, back[len(fc):len(fc) + len(floats)], strict=True))
+    d_seqs = dict(zip(float_xs, back[len(fc) + len(floats):], strict=True))
+    return (*(d_init.get(k) for k in range(carries)), *(d_seqs.get(k) for k in range(xs)),
+            *(d_const_totals.get(k) for k in range(len(consts))))
 
 
 def _input(graph, base, shape, dtype):

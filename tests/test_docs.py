@@ -25,3 +25,17 @@ def test_codegen_doc_excerpts_are_current():
     assert len(lines) > 10
     missing = [line for line in lines if line not in source]
     assert not missing
+
+
+def test_cnn_rnn_doc_excerpts_are_current():
+    """The generated scan code docs/cnn_rnn.md shows is what its example graph generates today."""
+    doc = (README.parent / "docs" / "cnn_rnn.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    example = next(b for b in blocks if b.startswith('g = gc.Graph("rnn")'))
+    env = {"gc": gc}
+    exec(example, env)   # noqa: S102 - the doc's own example
+    source = gc.compile([env["loss"], env["dW_hh"]]).source.splitlines()
+    shown = [line for b in blocks if "def _" in b or "_scan(" in b or "<-" in b for line in b.splitlines()
+             if line.strip()]
+    assert len(shown) > 20
+    assert [line for line in shown if line not in source] == []

@@ -199,3 +199,25 @@ def test_scan_refuses_scalar_sequences_and_other_graphs():
         gc.scan(lambda c, x: (c, x), g.input("c2", ()), other.input("xs", (3,)))
     with pytest.raises(gc.ShapeError, match="differ in length"):
         gc.scan(lambda c, x: (c, x), g.input("c3", ()), [g.input("p", (3,)), g.input("q", (4,))])
+
+
+def test_integer_carries_and_xs_get_no_gradient_but_drive_the_steps():
+    g = gc.Graph("count")
+    xs = g.param("xs", (4, 3))
+    steps = g.input("steps", (4,), "int64")
+    w = g.param("w", (3,))
+
+    def body(carry, x):
+        count, total = carry
+        value, k = x
+        return [count + k, total * w + value * gc.cast(count, "float64")], None
+    (count, total), _ = gc.scan(body, [g.constant(np.int64(1)), g.constant(np.zeros(3))], [xs, steps])
+    loss = gc.sum(total ** 2)
+    value = {"xs": RNG.normal(size=(4, 3)), "steps": np.array([1, 2, 0, 3]), "w": RNG.normal(size=3)}
+    c, t = 1, np.zeros(3)
+    for x, k in zip(value["xs"], value["steps"]):
+        c, t = c + k, t * value["w"] + x * c
+    got_count, got_total = gc.compile([count, total])(**value)
+    assert got_count == c
+    np.testing.assert_allclose(got_total, t, rtol=1e-12)
+    assert gc.check_gradients(loss, [xs, w], value, rtol=1e-6).ok

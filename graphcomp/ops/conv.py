@@ -433,7 +433,8 @@ def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, name=None
     ``padding`` is an int, a (left, right) pair, "same" or "valid"; the rest is as for ``conv2d``.
     """
     if not isinstance(x, Tensor) or x.ndim != 3:
-        raise ShapeError(f"conv1d needs an (n, channels, length) input, got {getattr(x, 'shape', x)!r}")
+        shown = format_shape(x.shape) if isinstance(x, Tensor) else repr(x)
+        raise ShapeError(f"conv1d needs an (n, channels, length) input, got {shown}")
     pads = padding if isinstance(padding, str) else ((0, 0), _pair(padding, "padding", 0))
     y = conv2d(F.expand_dims(x, 2), F.expand_dims(x.graph.lift(w), 2), None, (1, _single(stride, "stride")), pads,
                (1, _single(dilation, "dilation")), groups)

@@ -88,7 +88,7 @@ def _normalize_index(index, shape):
         if isinstance(item, slice):
             parts = (item.start, item.stop, item.step)
             if not all(p is None or is_int(p) for p in parts) or item.step == 0:
-                raise ShapeError(f"slice {item!r} on axis {axis} needs int bounds and a non-zero step")
+                raise ShapeError(f"{item!r} on axis {axis} needs int bounds and a non-zero step")
             out.append(tuple(None if p is None else int(p) for p in parts))
         else:
             if not is_free(dim) and not -dim <= item < dim:
