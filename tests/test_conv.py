@@ -1,9 +1,12 @@
 """conv2d, conv1d and pooling against naive loops over many stride/padding/dilation/groups combinations,
-their shapes with a free batch dim, and the ShapeErrors for combinations that do not fit."""
+their shapes with a free batch dim, the ShapeErrors for combinations that do not fit, and
+hypothesis-drawn slices and conv parameters."""
 import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import graphcomp as gc
 import naive
@@ -167,3 +170,45 @@ def test_take_refuses_an_index_out_of_range_when_fed():
         f(table=np.zeros((5, 3)), i=np.array([0, 5]))
     with pytest.raises(gc.FeedError):
         f(table=np.zeros((5, 3)), i=np.array([-1]))
+
+
+# ---- hypothesis: random slices and conv parameters ------------------------------------------------
+
+SHAPE = (4, 5, 3)
+bounds = st.one_of(st.none(), st.integers(-6, 6))
+index_item = st.one_of(st.integers(-3, 2), st.builds(slice, bounds, bounds, st.sampled_from([None, 1, 2, -1, -2, 3])))
+
+
+@given(st.lists(index_item, min_size=1, max_size=3), st.booleans())
+def test_random_static_slices_match_numpy_in_value_and_gradient(items, ellipsis):
+    index = tuple(items) + ((Ellipsis,) if ellipsis else ())
+    value = np.arange(60.0).reshape(SHAPE) / 7 - 3
+    want = value[index]
+    g = gc.Graph("slices")
+    x = g.param("x", SHAPE)
+    y = x[index]
+    assert y.shape == want.shape
+    np.testing.assert_array_equal(gc.compile(y)(x=value), want)
+    weights = RNG.normal(size=want.shape)
+    dx = gc.compile(gc.grad(gc.sum(y * g.constant(weights)), x))(x=value)
+    expected = np.zeros(SHAPE)
+    expected[index] += weights       # a basic index selects each element at most once
+    np.testing.assert_allclose(dx, expected)
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.sampled_from([1, 2]),
+       st.integers(4, 7))
+def test_random_conv_parameters_infer_the_shape_numpy_computes_or_refuse(k, s, p, d, groups, size):
+    g = gc.Graph("shapes")
+    x = g.input("x", (None, 2, size, size))
+    w = g.param("w", (2, 2 // groups, k, k))
+    span = d * (k - 1) + 1
+    if span > size + 2 * p:
+        with pytest.raises(gc.ShapeError, match="is larger than the input"):
+            gc.conv2d(x, w, stride=s, padding=p, dilation=d, groups=groups)
+        return
+    y = gc.conv2d(x, w, stride=s, padding=p, dilation=d, groups=groups)
+    values = {"x": RNG.normal(size=(1, 2, size, size)), "w": RNG.normal(size=w.shape)}
+    want = naive.conv2d(values["x"], values["w"], (s, s), ((p, p), (p, p)), (d, d), groups)
+    assert y.shape[1:] == want.shape[1:]
+    np.testing.assert_allclose(gc.compile(y)(**values), want, rtol=1e-12, atol=1e-12)

@@ -221,3 +221,26 @@ def test_integer_carries_and_xs_get_no_gradient_but_drive_the_steps():
     assert got_count == c
     np.testing.assert_allclose(got_total, t, rtol=1e-12)
     assert gc.check_gradients(loss, [xs, w], value, rtol=1e-6).ok
+
+
+def test_jvp_and_compile_training_through_a_scan():
+    g, xs, h0, w = rnn_graph("elman", 1)
+    labels = g.input("labels", (None,), "int64")
+    W_out = g.param("W_out", (H, 3))
+    h_last, _ = gc.scan(lambda h, x: (gc.elman_cell(h, x, *w), None), h0, xs)
+    loss = gc.cross_entropy(h_last @ W_out, labels)
+    v = values(1)
+    v.update(labels=np.array([0, 2, 1]), W_out=RNG.normal(size=(H, 3)))
+    direction = RNG.normal(size=(H, H))
+    tangent = gc.compile(gc.jvp(loss, [w[1]], [g.input("t", (H, H))]))(**v, t=direction)
+    f = gc.compile(loss)
+    eps = 1e-6
+    numeric = (f(**{**v, "W_hh": v["W_hh"] + eps * direction}) - f(**{**v, "W_hh": v["W_hh"] - eps * direction}))
+    np.testing.assert_allclose(tangent, numeric / (2 * eps), rtol=1e-6)
+    params = [*w, W_out]
+    step = gc.compile_training(loss, params)
+    grads = gc.compile(gc.grad(loss, params))(**v)
+    updated = {p.name: v[p.name].copy() for p in params}
+    step.train_step(updated, lr=0.1, **{k: v[k] for k in ("xs", "h0", "labels")})
+    for p, d in zip(params, grads):
+        np.testing.assert_allclose(updated[p.name], v[p.name] - 0.1 * d, rtol=1e-12)
