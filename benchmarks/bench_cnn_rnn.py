@@ -48,7 +48,7 @@ LSTM = dict(batch=64, inputs=32, hidden=128, steps=50)
 # ---- conv ---------------------------------------------------------------------------------------
 
 def conv_graph(dtype):
-    n, size, (c0, c1, c2) = CONV["batch"], CONV["size"], CONV["channels"]
+    size, (c0, c1, c2) = CONV["size"], CONV["channels"]
     g = gc.Graph("conv", dtype=dtype)
     x = g.input("x", (None, c0, size, size))
     R = g.input("R", (None, c2, size, size))
@@ -110,7 +110,7 @@ def conv_values(rng, dtype):
 # ---- lstm ---------------------------------------------------------------------------------------
 
 def lstm_graph(dtype):
-    B, I, H, T = LSTM["batch"], LSTM["inputs"], LSTM["hidden"], LSTM["steps"]
+    I, H, T = LSTM["inputs"], LSTM["hidden"], LSTM["steps"]
     g = gc.Graph("lstm", dtype=dtype)
     xs = g.input("xs", (T, None, I))
     R = g.input("R", (T, None, H))

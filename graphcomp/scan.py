@@ -1,4 +1,4 @@
-"""scan: a loop over time steps with carried state, as one graph node with a body subgraph; imports graph, op, ops, autodiff, codegen.ir.
+"""scan: a loop over time steps with carried state, one node with a body subgraph; imports graph, ops, autodiff, codegen.ir.
 
 ``scan(body, init, xs)`` traces ``body`` once. It runs on stand-in inputs
 in the caller's graph, so the Tensors it closes over (weights) just work;

@@ -16,7 +16,8 @@ def _windows(shape, kernel, stride, padding, dilation=(1, 1)):
 
 def out_size(shape, kernel, stride, padding, dilation=(1, 1)):
     hp, wp = shape[2] + sum(padding[0]), shape[3] + sum(padding[1])
-    return (hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1, (wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    return ((hp - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1,
+            (wp - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1)
 
 
 def conv2d(x, w, stride, padding, dilation, groups):

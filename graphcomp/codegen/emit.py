@@ -96,7 +96,8 @@ class Emitter:
             comment = self.comment(n, attrs, op)
             if op.several:       # one name per output; the part nodes that read them are inline
                 ident = self.ident(n)
-                self.inline[n] = Tuple(tuple(Name(self.name.local(f"{ident}_{k}")) for k in range(len(attrs["outputs"]))))
+                names = (Name(self.name.local(f"{ident}_{k}")) for k in range(len(attrs["outputs"])))
+                self.inline[n] = Tuple(tuple(names))
                 out.append(Assign(self.inline[n], expr, comment, node=n))
                 continue
             fresh = allocates(expr)

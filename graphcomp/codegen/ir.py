@@ -156,7 +156,8 @@ class Module:
 
 def np_call(func, *args, **kwargs):
     """``np.<func>(*args, **kwargs)``; kwargs whose value is None are left out."""
-    kw = tuple((k, v if isinstance(v, (Name, Const, Attr, Call, Index, Slice, Tuple, BinOp, UnOp, ListComp)) else Const(v))
+    expressions = (Name, Const, Attr, Call, Index, Slice, Tuple, BinOp, UnOp, ListComp)
+    kw = tuple((k, v if isinstance(v, expressions) else Const(v))
                for k, v in kwargs.items() if v is not None)
     return Call(Attr(Name("np"), func), tuple(args), kw)
 

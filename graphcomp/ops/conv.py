@@ -1,4 +1,4 @@
-"""Convolution and pooling over NCHW images (conv2d, max/avg pool and their gradient ops; conv1d on top); imports graph, op, shapes, codegen.ir.
+"""Convolution and pooling of NCHW images, with their gradient ops; imports graph, op, shapes, codegen.ir.
 
 Every op works on sliding windows of the (padded) input: a strided view
 (``sliding_window_view``), never a copy per kernel tap, and never a Python
@@ -15,8 +15,6 @@ scatter with ``np.bincount``.
 The batch dim may be free; channels and spatial dims are static, so output
 sizes are known when the node is added.
 """
-import numpy as np
-
 from ..codegen.ir import Call, Const, Name
 from ..errors import ShapeError
 from ..graph import F, Tensor
@@ -242,7 +240,8 @@ class Conv2d(Op):
 @register
 class Conv2dGradInput(Op):
     """y = the VJP of conv2d for its input (a transposed convolution): each tap's share of ct added back
-    where the tap read, for an input of spatial ``size``. Linear in ct and w:  dct = conv2d(u, w),  dw = conv2d_grad_weight(u, ct)."""
+    where the tap read, for an input of spatial ``size``.
+    Linear in ct and w:  dct = conv2d(u, w),  dw = conv2d_grad_weight(u, ct)."""
     name = "conv2d_grad_input"
     public = False
     helpers = {"_conv2d_grad_input": _CONV2D_GRAD_INPUT}

@@ -1,4 +1,4 @@
-"""Batch normalization and dropout, built from ops, and the seeded random mask dropout may use; imports graph, op, shapes, codegen.ir.
+"""Batch normalization and dropout, built from ops, and dropout's seeded mask; imports graph, op, codegen.ir.
 
 State stays outside the graph: the running statistics of batch norm are
 inputs, and in training mode ``batch_norm`` returns their updated values as

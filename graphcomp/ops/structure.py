@@ -1,4 +1,4 @@
-"""Structure ops: outputs of several-output nodes, static slices, concatenate/stack/split, take, pad, clip, flatten; imports graph, op, shapes, codegen.ir.
+"""Structure ops: parts of several outputs, slices, joins and splits, take, pad, clip; imports graph, op, shapes, codegen.ir.
 
 Slices and pads are static (known when the graph is built). A dim that a
 slice, pad or concatenation changes becomes a new free dim when it was free
@@ -186,7 +186,8 @@ class Concatenate(Op):
         if not xs:
             raise ShapeError("nothing to concatenate")
         if len({x.ndim for x in xs}) != 1 or xs[0].ndim == 0:
-            raise ShapeError(f"concatenates tensors of one rank >= 1, got {', '.join(format_shape(x.shape) for x in xs)}")
+            shapes = ", ".join(format_shape(x.shape) for x in xs)
+            raise ShapeError(f"concatenates tensors of one rank >= 1, got {shapes}")
         return {"axis": _axis(axis, xs[0].ndim, "concatenate")}
 
     def infer(self, *xs, axis):
