@@ -113,9 +113,12 @@ class Body:
 
     Attributes:
         graph: the Graph of the body.
-        inputs: its input node names: the loop index first (an int64 scalar),
-            then one per arg of the op, in order.
-        output: the node the body returns.
+        inputs: its input node names, in the order its function takes them: for
+            a map the loop index first (an int64 scalar), then one per arg of
+            the op; for a scan the carries, one step of each sequence, then
+            the loop-invariant values.
+        output: the node the body returns, or a tuple of nodes (a scan's step
+            returns its new carries and outputs).
         doc: the docstring of its generated function.
     """
 
