@@ -212,3 +212,14 @@ def test_random_conv_parameters_infer_the_shape_numpy_computes_or_refuse(k, s, p
     want = naive.conv2d(values["x"], values["w"], (s, s), ((p, p), (p, p)), (d, d), groups)
     assert y.shape[1:] == want.shape[1:]
     np.testing.assert_allclose(gc.compile(y)(**values), want, rtol=1e-12, atol=1e-12)
+
+
+def test_joining_floats_with_integers_sends_gradient_to_the_floats_only():
+    g = gc.Graph("mixed")
+    x = g.param("x", (2, 3), "float32")
+    k = g.input("k", (2, 3), "int64")
+    for joined in (gc.concatenate([x, k], axis=0), gc.stack([k, x])):
+        dx = gc.grad(gc.sum(joined * joined), x)
+        assert (joined.dtype, dx.dtype) == ("float64", "float32")
+        value = np.arange(6, dtype="float32").reshape(2, 3)
+        np.testing.assert_allclose(gc.compile(dx)(x=value, k=np.ones((2, 3), "int64")), 2 * value)

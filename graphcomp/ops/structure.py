@@ -206,7 +206,7 @@ class Concatenate(Op):
 
     def vjp(self, ct, y, *xs, axis):
         pieces = parts(F.split_like(ct, *xs, axis=axis))
-        return tuple(F.cast(p, x.dtype) if p.dtype != x.dtype else p for p, x in zip(pieces, xs, strict=True))
+        return tuple(_as_float_of(p, x) for p, x in zip(pieces, xs, strict=True))
 
 
 @register
@@ -295,7 +295,14 @@ class Stack(Op):
         return np_call("stack", Tuple(xs), axis=Const(axis))
 
     def vjp(self, ct, y, *xs, axis):
-        return tuple(F.slice(ct, index=(slice(None),) * axis + (k,)) for k in range(len(xs)))
+        return tuple(_as_float_of(F.slice(ct, index=(slice(None),) * axis + (k,)), x) for k, x in enumerate(xs))
+
+
+def _as_float_of(ct, x):
+    """The cotangent of ``x`` from its piece ``ct`` of a joined result: in x's dtype; none for an integer x."""
+    if np.dtype(x.dtype).kind != "f":
+        return None
+    return ct if ct.dtype == x.dtype else F.cast(ct, x.dtype)
 
 
 def concatenate(xs, axis=0, *, name=None):
