@@ -10,8 +10,12 @@ the carry entering each step (the history back-propagation reads).
 Its VJP is back-propagation through time as another scan, over the steps
 in reverse: the body of that scan recomputes one forward step from the saved
 carry and applies the step's VJP (built by the chain-rule pass on the body),
-so only the carries are kept, never every intermediate of every step. The
-reversed scan is a scan like any other, so it differentiates again.
+so only the carries are kept, never every intermediate of every step; what
+the VJP reads of the step's stacked outputs (an RNN's hidden state) is read
+from them rather than recomputed. Saving every value the VJP reads instead
+(the LSTM's gates) was measured slower in NumPy: the stacking copies and the
+buffers the forward step may no longer reuse cost more than the recompute.
+The reversed scan is a scan like any other, so it differentiates again.
 """
 from __future__ import annotations
 
@@ -142,6 +146,13 @@ def scan(body: Callable, init: Tensor | Sequence[Tensor], xs: Tensor | Sequence[
     return carry_result, ys_result
 
 
+def _worth_saving(t):
+    """Whether reading a step's value from the loop's stacked outputs beats recomputing it: it is computed,
+    not a free view or a tuple."""
+    op = OPS[t.op]
+    return bool(t.args) and not (op.leaf or op.inline or op.several)
+
+
 def _as_list(value, what, graph=None):
     """``(list of Tensors, whether value was a single Tensor)``; numbers become constants of ``graph``."""
     if isinstance(value, Tensor):
@@ -177,7 +188,7 @@ def _check_carries(init, new):
             raise DTypeError(f"scan: the new carry {n.name!r} is {n.dtype}, but its init {c.name!r} is {c.dtype}")
 
 
-def _extract(graph, first, inputs, labels, outputs, title, doc):
+def _extract(graph, first, inputs, labels, outputs, title, doc, substitute=None):
     """Move what the nodes added to ``graph`` since ``first`` compute from the stand-in ``inputs`` into a body.
 
     Returns ``(Body, consts)``: the body's inputs are the stand-ins (named
@@ -185,6 +196,8 @@ def _extract(graph, first, inputs, labels, outputs, title, doc):
     Tensors of ``graph`` it reads (``consts``: weights, and the values built
     during tracing that do not depend on the stand-ins, computed once outside
     the loop). Its outputs are ``outputs``. The moved nodes leave ``graph``.
+    ``substitute`` maps nodes to stand-ins whose values the body reads instead
+    (a forward value the loop saved rather than recomputes).
     """
     nodes = graph.nx.nodes
     moving = {t.name for t in inputs}
@@ -205,6 +218,8 @@ def _extract(graph, first, inputs, labels, outputs, title, doc):
     bound = {}
     for n, label in zip([t.name for t in inputs] + consts, list(labels) + consts, strict=True):
         bound[n] = _input(sub, label, nodes[n]["shape"], nodes[n]["dtype"])
+    for n, stand_in in (substitute or {}).items():
+        bound[n] = bound[stand_in]
     for n in graph.order(moving - set(bound)):
         attrs = nodes[n]
         bound[n] = sub.apply(attrs["op"], tuple(bound[a] for a in attrs["args"]), attrs["params"],
@@ -243,7 +258,8 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         return (None,) * len(args)
     params = {"body": body, "carries": carries, "xs": xs, "reverse": reverse, "history": True}
     # a scan that kept no history (a reversed scan, when differentiated again) gets a twin that does
-    saved = parts(y if history else graph.apply("scan", args, params))[carries + n_ys:]
+    outputs = parts(y if history else graph.apply("scan", args, params))
+    saved = outputs[carries + n_ys:]
     first = graph._count
     labels = ([f"d_{names[k]}_next" for k in fc] + [f"d_{names[carries + xs + k]}_total" for k in floats]
               + [f"d_{body.output[carries + k]}" for k in ys_in] + list(names[:carries + xs])
@@ -264,20 +280,29 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
             total = total + t
         total = graph.rename(total.name, _free_name(graph, "step"))      # the notes say dstep/d<node>
     wrt = [*(c_in[k] for k in fc), *(x_in[k] for k in float_xs), *(consts[k] for k in floats)]
+    vjp_first = graph._count
     # named d_<node>_t (the gradient at step t), not d_<node>: grad will want that name for the total
     grads = autodiff.reverse(total, wrt, prefix=lambda n: f"d_{n}_t")
+    # the step's outputs that the loop stacked are read from there, not recomputed
+    read = {a for n, i in graph.nx.nodes(data="index") if i >= vjp_first for a in graph.nx.nodes[n]["args"]}
+    reused = [j for j in range(n_ys) if outs[carries + j].name in read and _worth_saving(outs[carries + j])]
+    reused_in = [_input(graph, f"{body.output[carries + j]}_saved", outs[carries + j].shape, outs[carries + j].dtype)
+                 for j in reused]
     d_carry = dict(zip(fc, grads[:len(fc)], strict=True))
     d_xs, d_consts = grads[len(fc):len(fc) + len(float_xs)], grads[len(fc) + len(float_xs):]
     with graph.noting(f"BPTT of {y.name}"):
         for k, ch in zip(hist_in, ch_in, strict=True):
             d_carry[k] = d_carry[k] + ch
         totals = [acc + d for acc, d in zip(acc_in, d_consts, strict=True)]
-    spec, extra = _extract(graph, first, stand_ins, labels, [*d_carry.values(), *totals, *d_xs],
-                           f"{graph.name}: BPTT of {y.name}",
-                           f"One step of back-propagation through {y.name!r}: the VJP of its body.")
+    spec, extra = _extract(graph, first, stand_ins + reused_in,
+                           labels + [f"{body.output[carries + j]}_saved" for j in reused],
+                           [*d_carry.values(), *totals, *d_xs], f"{graph.name}: BPTT of {y.name}",
+                           f"One step of back-propagation through {y.name!r}: the VJP of its body.",
+                           {outs[carries + j].name: r.name for j, r in zip(reused, reused_in, strict=True)})
     back_init = [F.zeros_like(init[k]) if ct_carry[k] is None else ct_carry[k] for k in fc]
     back_init += [F.zeros_like(consts[k]) for k in floats]
-    back_xs = [ct_ys[k] for k in ys_in] + list(saved) + list(seqs) + [ct_hist[k] for k in hist_in]
+    back_xs = ([ct_ys[k] for k in ys_in] + list(saved) + list(seqs) + [ct_hist[k] for k in hist_in]
+               + [outputs[carries + j] for j in reused])
     back = parts(graph.apply("scan", (*back_init, *back_xs, *extra),
                              {"body": spec, "carries": len(fc) + len(floats), "xs": len(back_xs),
                               "reverse": not reverse, "history": False}))
