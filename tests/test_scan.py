@@ -244,3 +244,31 @@ def test_jvp_and_compile_training_through_a_scan():
     step.train_step(updated, lr=0.1, **{k: v[k] for k in ("xs", "h0", "labels")})
     for p, d in zip(params, grads):
         np.testing.assert_allclose(updated[p.name], v[p.name] - 0.1 * d, rtol=1e-12)
+
+
+def test_inner_scan_closing_over_the_outer_carry_differentiates_twice():
+    g = gc.Graph("nested2")
+    xs = g.input("xs", (3, 2, 4))
+    w = g.param("w", (4,))
+
+    def outer(s, row):
+        inner, ys = gc.scan(lambda a, x: (gc.tanh(a * s + x * w), a), s, row)
+        return inner, gc.sum(ys)
+    last, sums = gc.scan(outer, g.constant(np.full(4, 0.5)), xs)
+    loss = gc.sum(sums) + gc.sum(last ** 2)
+    v = {"xs": RNG.normal(size=(3, 2, 4)), "w": RNG.normal(size=4)}
+    s, want = np.full(4, 0.5), []
+    for row in v["xs"]:
+        a, total = s, 0.0
+        for x in row:
+            total += a.sum()
+            a = np.tanh(a * s + x * v["w"])
+        want.append(total)
+        s = a
+    np.testing.assert_allclose(gc.compile(sums)(**v), want, rtol=1e-12)
+    assert gc.check_gradients(loss, [w], v, rtol=1e-6).ok
+    direction = RNG.normal(size=4)
+    hv = gc.compile(gc.hvp(loss, w, direction))(**v)
+    grad, eps = gc.compile(gc.grad(loss, w)), 1e-6
+    numeric = (grad(**{**v, "w": v["w"] + eps * direction}) - grad(**{**v, "w": v["w"] - eps * direction})) / (2 * eps)
+    np.testing.assert_allclose(hv, numeric, rtol=1e-6, atol=1e-8)
