@@ -272,3 +272,22 @@ def test_inner_scan_closing_over_the_outer_carry_differentiates_twice():
     grad, eps = gc.compile(gc.grad(loss, w)), 1e-6
     numeric = (grad(**{**v, "w": v["w"] + eps * direction}) - grad(**{**v, "w": v["w"] - eps * direction})) / (2 * eps)
     np.testing.assert_allclose(hv, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("names", [("t", "x_seq"), ("len", "list"), ("ys0", "h_history")])
+def test_body_parameter_names_never_clash_with_the_loop_s_own(names):
+    g = gc.Graph("clash")
+    xs = g.input("xs", (3, 2))
+    w = g.param("w", (2,))
+    namespace = {"gc": gc, "w": w}
+    exec(f"def body({names[0]}, {names[1]}):\n    return gc.tanh({names[0]} * w + {names[1]}), {names[0]}",  # noqa: S102
+         namespace)
+    last, ys = gc.scan(namespace["body"], g.constant(np.zeros(2)), xs)
+    loss = gc.sum(ys) + gc.sum(last)
+    v = {"xs": RNG.normal(size=(3, 2)), "w": RNG.normal(size=2)}
+    s, total = np.zeros(2), 0.0
+    for x in v["xs"]:
+        total += s.sum()
+        s = np.tanh(s * v["w"] + x)
+    np.testing.assert_allclose(gc.compile(loss)(**v), total + s.sum(), rtol=1e-12)
+    assert gc.check_gradients(loss, [w], v).ok

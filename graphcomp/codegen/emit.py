@@ -6,7 +6,7 @@ from ..errors import GraphError, UnknownNodeError
 from ..op import OPS
 from .ir import (Assign, Attr, BinOp, Call, Const, ExprStmt, For, FunctionDef, Index, ListComp, Loop, Name, Return,
                  Scan, Slice, Tuple, UnOp, np_attr, np_call)
-from .names import Namer, display
+from .names import Namer, display, identifier
 from .printer import NumpyPrinter
 
 
@@ -155,16 +155,16 @@ class Emitter:
             local = Namer(reserved=self.name.reserved, module=self.name)
             inputs = scan.body.inputs
             carries = [Name(local(n)) for n in inputs[:scan.carries]]
-            xs = [Name(local(f"{n}_seq")) for n in inputs[scan.carries:scan.carries + scan.xs]]
+            xs = [Name(local.local(f"{identifier(n)}_seq")) for n in inputs[scan.carries:scan.carries + scan.xs]]
             consts = [Name(local(n)) for n in inputs[scan.carries + scan.xs:]]
             n_ys = len(scan.body.output) - scan.carries
-            ys = [Name(local(f"ys{k}")) for k in range(n_ys)]
-            history = [Name(local(f"{c.id}_history")) for c in carries] if scan.history else []
+            ys = [Name(local.local(f"ys{k}")) for k in range(n_ys)]
+            history = [Name(local.local(f"{c.id}_history")) for c in carries] if scan.history else []
             records = list(zip(history, carries, strict=True)) if scan.history else []
-            t = local("t")
+            t = local.local("t")
             length = Call(Name("len"), (xs[0],))
             bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
-            targets = carries + [Name(local(f"y{k}")) for k in range(n_ys)]
+            targets = carries + [Name(local.local(f"y{k}")) for k in range(n_ys)]
             loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for h, c in records),
                     Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
                            Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
