@@ -107,12 +107,12 @@ def scan(body: Callable, init: Tensor | Sequence[Tensor], xs: Tensor | Sequence[
     """
     init_list, carry_single = _as_list(init, "init")
     xs_list, xs_single = _as_list(xs, "xs")
-    graph = init_list[0].graph if init_list else xs_list[0].graph
+    if not xs_list:
+        raise GraphError("scan: xs is empty; scan needs a sequence to loop over")
+    graph = xs_list[0].graph
     for t in init_list + xs_list:
         if t.graph is not graph:
             raise GraphError(f"scan: {t.name!r} belongs to graph {t.graph.name!r}, not {graph.name!r}")
-    if not xs_list:
-        raise GraphError("scan: xs is empty; scan needs a sequence to loop over")
     for x in xs_list:
         if x.ndim == 0:
             raise ShapeError(f"scan: {x.name!r} is a scalar; xs are scanned over their leading axis")
@@ -133,12 +133,12 @@ def scan(body: Callable, init: Tensor | Sequence[Tensor], xs: Tensor | Sequence[
                                 f"{graph.name}: {getattr(body, '__name__', 'body')}",
                                 f"One step of {getattr(body, '__qualname__', 'body')!r}: (carry, x_t) -> "
                                 "(new carry, y_t).")
-    except BaseException:
+        node = graph.apply("scan", (*init_list, *xs_list, *consts),
+                           {"body": spec, "carries": len(init_list), "xs": len(xs_list), "reverse": bool(reverse),
+                            "history": True}, name)
+    except BaseException:      # a call that raises adds no node: not the stand-ins, nor what was hoisted
         graph.remove([n for n, i in graph.nx.nodes(data="index") if i >= first])
         raise
-    node = graph.apply("scan", (*init_list, *xs_list, *consts),
-                       {"body": spec, "carries": len(init_list), "xs": len(xs_list), "reverse": bool(reverse),
-                        "history": True}, name)
     outs = parts(node)
     carry_out, ys_out = outs[:len(init_list)], outs[len(init_list):len(init_list) + len(ys)]
     carry_result = carry_out[0] if carry_single else carry_out
@@ -157,7 +157,7 @@ def _as_list(value, what, graph=None):
     """``(list of Tensors, whether value was a single Tensor)``; numbers become constants of ``graph``."""
     if isinstance(value, Tensor):
         return [value], True
-    if isinstance(value, (list, tuple)) and (value or graph is None):
+    if isinstance(value, (list, tuple)):
         items = [graph.lift(v) if graph is not None else v for v in value]
         if all(isinstance(v, Tensor) for v in items):
             return items, False

@@ -195,10 +195,15 @@ def test_scan_refuses_scalar_sequences_and_other_graphs():
     g, other = gc.Graph("a"), gc.Graph("b")
     with pytest.raises(gc.ShapeError, match="'s' is a scalar"):
         gc.scan(lambda c, x: (c, x), g.input("c", ()), g.input("s", ()))
-    with pytest.raises(gc.GraphError, match="belongs to graph 'b'"):
+    with pytest.raises(gc.GraphError, match="'c2' belongs to graph 'a', not 'b'"):
         gc.scan(lambda c, x: (c, x), g.input("c2", ()), other.input("xs", (3,)))
+    p, q, c = g.input("p", (3,)), g.input("q", (4,)), g.input("c3", ())
+    before = set(g.nx)
     with pytest.raises(gc.ShapeError, match="differ in length"):
-        gc.scan(lambda c, x: (c, x), g.input("c3", ()), [g.input("p", (3,)), g.input("q", (4,))])
+        gc.scan(lambda c, x: (c * g.constant(2.0), x[0] + x[1]), c, [p, q])
+    assert set(g.nx) == before
+    with pytest.raises(gc.GraphError, match="xs is empty"):
+        gc.scan(lambda c, x: (c, x), [], [])
 
 
 def test_integer_carries_and_xs_get_no_gradient_but_drive_the_steps():
@@ -291,3 +296,12 @@ def test_body_parameter_names_never_clash_with_the_loop_s_own(names):
         s = np.tanh(s * v["w"] + x)
     np.testing.assert_allclose(gc.compile(loss)(**v), total + s.sum(), rtol=1e-12)
     assert gc.check_gradients(loss, [w], v).ok
+
+
+def test_a_scan_without_carries_is_a_map_over_steps():
+    g = gc.Graph("map")
+    xs = g.param("xs", (4, 3))
+    _, ys = gc.scan(lambda carry, x: ([], gc.tanh(x) * 2.0), [], xs)
+    value = RNG.normal(size=(4, 3))
+    np.testing.assert_allclose(gc.compile(ys)(xs=value), np.tanh(value) * 2.0, rtol=1e-12)
+    assert gc.check_gradients(gc.sum(ys ** 2), [xs], {"xs": value}).ok

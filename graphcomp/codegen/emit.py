@@ -178,7 +178,7 @@ class Emitter:
             self.helpers[name] = FunctionDef(
                 name, tuple(c.id for c in carries + xs + consts),
                 (*(Assign(y, Call(Name("list"))) for y in ys + history), For(t, bounds, tuple(loop)),
-                 Return(Tuple(results) if len(results) > 1 else results[0])), doc)
+                 Return(Tuple(results))), doc)      # a tuple even of one: the node's value is a tuple
         return Call(Name(self.scans[key]), scan.args)
 
     def _share(self, nodes, keep):
