@@ -59,6 +59,23 @@ class Scan(Op):
     def emit(self, *args, body, carries, xs, reverse, history):
         return ScanLoop(body, args, carries, xs, reverse, history)
 
+    def bounds(self, *args, body, carries, xs, reverse, history):
+        """The ranges the body's ops need their inputs in, passed on to the sequences (every row) and
+        loop-invariant values they come from: token ids fed to a ``take`` in the body are checked too."""
+        step = body.graph
+        position = {name: k for k, name in enumerate(body.inputs)}
+        found = {}
+        for n in step.order(step.nx):
+            attrs = step.nx.nodes[n]
+            op = OPS[attrs["op"]]
+            if type(op).bounds is Op.bounds:
+                continue
+            for pos, bound in op.bounds(*(step[a] for a in attrs["args"]), **attrs["params"]).items():
+                k = position.get(attrs["args"][pos], -1)
+                if k >= carries:        # a carry changes from step to step: only its init is fed
+                    found[k] = bound
+        return found
+
     def formula(self, *args, body, carries, xs, reverse, history):
         init, seqs, consts = args[:carries], args[carries:carries + xs], args[carries + xs:]
         shown = f"scan({body.graph.name}, init=({', '.join(init)}), xs=({', '.join(seqs)})"

@@ -305,3 +305,18 @@ def test_a_scan_without_carries_is_a_map_over_steps():
     value = RNG.normal(size=(4, 3))
     np.testing.assert_allclose(gc.compile(ys)(xs=value), np.tanh(value) * 2.0, rtol=1e-12)
     assert gc.check_gradients(gc.sum(ys ** 2), [xs], {"xs": value}).ok
+
+
+def test_token_ids_read_by_a_take_in_the_body_are_bounds_checked_when_fed():
+    g = gc.Graph("lm")
+    ids = g.input("ids", (None, None), "int64")          # (time, batch)
+    E = g.param("E", (5, H))
+    W_hh = g.param("W_hh", (H, H))
+    h_last, _ = gc.scan(lambda h, i: (gc.tanh(gc.take(E, i) + h @ W_hh), None), g.input("h0", (None, H)), ids)
+    f = gc.compile(h_last)
+    v = {"h0": np.zeros((2, H)), "E": RNG.normal(size=(5, H)), "W_hh": RNG.normal(size=(H, H))}
+    assert f(ids=np.array([[0, 4], [3, 1]]), **v).shape == (2, H)
+    with pytest.raises(gc.FeedError, match=r"feed 'ids': -1 at flat index 2 is not an index into axis 0 of 'E'"):
+        f(ids=np.array([[0, 4], [-1, 1]]), **v)
+    with pytest.raises(gc.FeedError, match="it must be in \\[0, 5\\)"):
+        f(ids=np.array([[0, 5], [3, 1]]), **v)
