@@ -15,6 +15,7 @@ from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, Gr
                      NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
+from .scan import scan
 from .symbolic import FUNCTIONS as _ACTIVATIONS
 from .symbolic import Formula, derivative, elementwise
 from .train import (EarlyStopping, History, OptimizerStep, TrainingStep, compile_training, fit, init,
@@ -30,6 +31,6 @@ __all__ = [name for name in sorted(
      "GradientError", "GradientReport", "Graph", "GraphError", "History", "NameConflictError", "OpError",
      "OptimizerStep", "RenderError", "ShapeError", "Tensor", "TrainingError", "TrainingStep", "UnknownNodeError",
      "check_gradients", "compile", "compile_training", "derivative", "elementwise", "fit", "grad", "hessian", "hvp",
-     "init", "jacobian", "jvp", "load_checkpoint", "optim", "render", "save_checkpoint", "to_dot", *ops.__all__,
+     "init", "jacobian", "jvp", "load_checkpoint", "optim", "render", "save_checkpoint", "scan", "to_dot", *ops.__all__,
      *_ACTIVATIONS])
     if not hasattr(builtins, name)]

@@ -82,8 +82,11 @@ def reverse(y, wrt, seed=None, prefix="d_"):
         if parts is None:
             continue
         node = graph[name]
-        done[name] = ct = _total(graph, node, parts, term.format(name), prefix, first_new, totals)
-        totals.add(ct.id)
+        if OPS[node.op].several:
+            done[name] = ct = _slots(graph, node, parts, term.format(name))
+        else:
+            done[name] = ct = _total(graph, node, parts, term.format(name), prefix, first_new, totals)
+            totals.add(ct.id)
         args = node.args
         if not args:
             continue
@@ -97,7 +100,7 @@ def reverse(y, wrt, seed=None, prefix="d_"):
                 raise GraphError(f"op {node.op!r}: vjp gave {len(in_cts)} cotangents for {len(args)} args")
             for arg, g in zip(args, in_cts, strict=True):
                 if g is not None and arg.name in on_path:
-                    cts.setdefault(arg.name, []).append(_sum_to(g, arg))
+                    cts.setdefault(arg.name, []).append(g if OPS[arg.op].several else _sum_to(g, arg))
     results = [done[w.name] if w.name in done else F.zeros_like(w, name=graph.unique_name(_label(prefix, w.name)))
                for w in wrt]
     _prune(graph, first_new, results)
@@ -147,6 +150,25 @@ def _total(graph, node, parts, note, prefix, first_new, totals):
     ct._attrs["note"] = attrs["note"] if len(parts) > 1 else f"{note}: {attrs['note']}"
     ct._attrs["total_of"] = node.id
     return ct
+
+
+def _slots(graph, node, parts, note):
+    """The cotangent of a node with several outputs: one total per output (None where none reaches).
+
+    Each contribution is a dict ``{output index: Tensor}`` (what the VJP of a ``part`` gives).
+    """
+    slots = [[] for _ in node.outputs]
+    for part in parts:
+        for k, g in part.items():
+            slots[k].append(g)
+    totals = []
+    with graph.noting(f"{note}: sum over its uses"):
+        for found in slots:
+            total = found[0] if found else None
+            for g in found[1:]:
+                total = F.add(total, g)
+            totals.append(total)
+    return tuple(totals)
 
 
 def _label(prefix, name):

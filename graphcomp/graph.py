@@ -212,7 +212,9 @@ class Graph:
             name = self._temp_name() if temp else self.unique_name(op_name)
         try:
             with unifying() as unified:
-                shape, dtype = op.infer(*args, **params)
+                inferred = op.infer(*args, **params)
+            outputs = tuple((tuple(s), d) for s, d in inferred) if op.several else None
+            shape, dtype = ((), "object") if op.several else inferred
             for a, b in unified:
                 self._unify(a, b)
         except GraphError as e:
@@ -221,7 +223,7 @@ class Graph:
         self.nx.add_node(name, op=op_name, shape=tuple(shape), dtype=dtype,
                          args=tuple(a.name for a in args), params=params,
                          weak=shape == () and op.weak(**params), index=index, note=self._note, temp=temp,
-                         named=named)
+                         named=named, **({"outputs": outputs} if op.several else {}))
         self._count += 1
         self._names[index] = name
         for pos, a in enumerate(args):
@@ -308,11 +310,12 @@ class Tensor:
     """A handle on one node of a Graph, with NumPy-like operators.
 
     ``a + b``, ``a * 2``, ``x @ W``, ``-a``, ``a ** 2``, ``abs(a)``, ``a.T``,
-    ``a.sum(axis)``, ``a.mean(axis)``, ``a.max(axis)`` and ``a.reshape(shape)``
-    add nodes to the graph and return new Tensors.
+    ``a.sum(axis)``, ``a.mean(axis)``, ``a.max(axis)``, ``a.reshape(shape)`` and
+    static slicing ``a[:, 1:5]``, ``a[..., ::2]``, ``a[0]`` add nodes to the graph and return new Tensors.
     """
 
     __slots__ = ("graph", "id")
+    __iter__ = None      # __getitem__ slices; a Tensor's length is only known when the graph runs
     # NOTE: NumPy defers to our reflected operators: ndarray + Tensor is a Tensor, not an object array
     __array_ufunc__ = None
 
@@ -365,6 +368,14 @@ class Tensor:
     def weak(self):
         """A Python scalar at run time, so weakly typed (see ``Graph.constant``)."""
         return self._attrs["weak"]
+
+    @property
+    def outputs(self):
+        """``((shape, dtype), ...)`` of a node with several outputs (see ``Op.several``)."""
+        return self._attrs["outputs"]
+
+    def __getitem__(self, index):
+        return self.graph.apply("slice", (self,), {"index": index})
 
     @property
     def value(self):

@@ -53,6 +53,10 @@ class Op:
         leaf: the value is fed at run time (an argument of generated code).
         broadcast: the output is the first arg broadcast to a shape, nothing
             more (element-wise ops may read the arg itself instead).
+        several: the op yields several arrays: ``infer`` returns one
+            ``(shape, dtype)`` per output, the node's value is their tuple
+            (shape (), dtype object) and ``part`` nodes read one each; its
+            ``vjp`` gets a tuple of cotangents (None where none reaches).
         helpers: module-level helper functions (name -> source or FunctionDef)
             that ``emit`` calls; written once into each generated module.
         helper_names: the names ``helpers`` may hold, which no node may take
@@ -60,7 +64,8 @@ class Op:
         imports: modules other than NumPy that the helpers use (``"scipy.special"``).
         vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
             arg, built from ops, with None for an arg that gets none (an
-            integer arg, a piecewise-constant op). None (the default) means
+            integer arg, a piecewise-constant op); for an arg with several
+            outputs, a dict ``{output index: Tensor}``. None (the default) means
             the op has no rule: ``grad`` raises rather than assume zero.
     """
 
@@ -69,6 +74,7 @@ class Op:
     inline = False
     leaf = False
     broadcast = False
+    several = False
     helpers = {}
     imports = ()
     vjp = None
@@ -121,9 +127,12 @@ class Body:
 
     Attributes:
         graph: the Graph of the body.
-        inputs: its input node names: the loop index first (an int64 scalar),
-            then one per arg of the op, in order.
-        output: the node the body returns.
+        inputs: its input node names, in the order its function takes them: for
+            a map the loop index first (an int64 scalar), then one per arg of
+            the op; for a scan the carries, one step of each sequence, then
+            the loop-invariant values.
+        output: the node the body returns, or a tuple of nodes (a scan's step
+            returns its new carries and outputs).
         doc: the docstring of its generated function.
     """
 

@@ -60,3 +60,17 @@ def test_symbolic_doc_excerpt_is_current():
     doc = (README.parent / "docs" / "symbolic.md").read_text()
     block = re.search(r"```python\n(def _swish__d.*?)```", doc, re.S).group(1)
     assert [line for line in block.splitlines() if line.strip() not in ("", "...") and line not in source] == []
+
+
+def test_cnn_rnn_doc_excerpts_are_current():
+    """The generated scan code docs/cnn_rnn.md shows is what its example graph generates today."""
+    doc = (README.parent / "docs" / "cnn_rnn.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.S)
+    example = next(b for b in blocks if b.startswith('g = gc.Graph("rnn")'))
+    env = {"gc": gc}
+    exec(example, env)   # noqa: S102 - the doc's own example
+    source = gc.compile([env["loss"], env["dW_hh"]]).source.splitlines()
+    shown = [line for b in blocks if "def _" in b or "_scan(" in b or "<-" in b for line in b.splitlines()
+             if line.strip()]
+    assert len(shown) > 20
+    assert [line for line in shown if line not in source] == []

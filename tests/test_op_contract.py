@@ -175,6 +175,7 @@ LAYERS = {
     "autodiff": ["codegen", "symbolic", "train", "check", "viz"],
     "derivatives": ["codegen.emit", "codegen.compiled", "symbolic", "train", "check", "viz"],
     "symbolic": ["codegen.emit", "codegen.compiled", "derivatives", "train", "check", "viz"],
+    "scan": ["codegen.emit", "codegen.compiled", "symbolic", "train", "check", "viz"],
     "train": ["check", "viz"],
     "check": ["train", "viz"],
     "viz": ["autodiff", "derivatives", "symbolic", "train", "check"],

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import graphcomp as gc
+import naive
 from graphcomp.graph import apply
 from graphcomp.op import OPS
 
@@ -142,6 +143,117 @@ REF = {
 
 # ---- the tables --------------------------------------------------------------------------------
 
+def sliced(label, index):
+    return Case("slice", [(4, 5, 6)], label=f"x[{label}]", build=lambda g, a: a[0][index], ref=lambda x: x[index])
+
+
+def unslice_ref(x, like, index):
+    out = np.zeros(like.shape)
+    out[tuple(slice(*i) if isinstance(i, tuple) else i for i in index)] = x
+    return out
+
+
+def untake_ref(x, indices, like, axis):
+    out = np.zeros(like.shape)
+    moved = np.moveaxis(out, axis, 0)
+    for k, i in enumerate(np.ravel(indices)):      # a loop: repeated indices accumulate
+        moved[i] += np.moveaxis(x, axis, 0).reshape((-1,) + moved.shape[1:])[k]
+    return out
+
+
+def parts_of(op):
+    """A several-output node read through its parts, weighted so each output matters."""
+    def build(g, a, **params):
+        node = apply(op, a, params)
+        return gc.stack([gc.sum(p * (k + 1.5)) for k, p in enumerate(gc.ops.structure.parts(node))])
+    return build
+
+
+STRUCTURE_CASES = [
+    *(sliced(label, index) for label, index in (
+        ("1:3", np.s_[1:3]), (":,1:5", np.s_[:, 1:5]), ("...,::2", np.s_[..., ::2]), ("0", np.s_[0]),
+        ("-1,2:,::-2", np.s_[-1, 2:, ::-2]), ("1:3,...,4", np.s_[1:3, ..., 4]), (":,3:1", np.s_[:, 3:1]))),
+    Case("slice", [("n", 5)], label="x[:,1:]", build=lambda g, a: a[0][:, 1:], ref=lambda x: x[:, 1:]),
+    # a new free dim (the rows left of a free dim) is summed away: the loss weights need static dims
+    Case("slice", [("n", 5)], label="x[1:]", build=lambda g, a: gc.sum(a[0][1:] ** 3, 0),
+         ref=lambda x: np.sum(x[1:] ** 3, 0)),
+    Case("unslice", [(2, 3), X(4, 5)], params=dict(index=((1, 3, None), (0, 5, 2)))),
+    Case("unslice", [(5,), X(3, 5)], params=dict(index=(1,))),
+    *(Case("concatenate", shapes, label=f"axis={axis}", build=lambda g, a, axis=axis: gc.concatenate(a, axis),
+           ref=lambda *xs, axis=axis: np.concatenate(xs, axis))
+      for shapes, axis in (([(2, 3), (4, 3)], 0), ([(2, 3), (2, 1), (2, 2)], 1), ([(2, 3)], -1),
+                           ([("n", 3), ("n", 2)], 1))),
+    Case("concatenate", [("n", 3), ("m", 3)], label="free", build=lambda g, a: gc.sum(gc.concatenate(a) ** 3, 0),
+         ref=lambda x, y: np.sum(np.concatenate([x, y]) ** 3, 0)),
+    Case("split_like", [(5, 3), X(2, 3), X(3, 3)], params=dict(axis=0), build=parts_of("split_like"),
+         ref=lambda x, a, b, axis: np.stack([np.sum(x[:2]) * 1.5, np.sum(x[2:]) * 2.5])),
+    Case("split", [(4, 6)], params=dict(sections=3, axis=1), build=parts_of("split"),
+         ref=lambda x, sections, axis: np.stack([np.sum(p) * (k + 1.5) for k, p in enumerate(np.split(x, 3, 1))])),
+    Case("split", [("n", 6)], params=dict(sections=(1, 4), axis=-1), build=parts_of("split"),
+         ref=lambda x, sections, axis: np.stack([np.sum(p) * (k + 1.5) for k, p in enumerate(np.split(x, (1, 4), 1))])),
+    Case("part", [(4, 6)], label="a1*a2", build=lambda g, a: gc.split(a[0], 2, axis=1)[0] * gc.split(a[0], 2, axis=1)[1],
+         ref=lambda x: x[:, :3] * x[:, 3:]),
+    *(Case("stack", shapes, label=f"axis={axis}", build=lambda g, a, axis=axis: gc.stack(a, axis),
+           ref=lambda *xs, axis=axis: np.stack(xs, axis))
+      for shapes, axis in (([(2, 3), (2, 3)], 0), ([(2, 3), (2, 3), (2, 3)], 2), ([("n", 3), ("n", 3)], 1))),
+    Case("take", [(5, 3), Labels(4, high=5)]),
+    Case("take", [(5, 3), Labels(2, 6, high=5)], label="repeated", ref=lambda t, i: np.take(t, i, axis=0)),
+    Case("take", [(2, 5, 3), Labels(4, high=3)], params=dict(axis=-1)),
+    Case("take", [("n", 5), Labels(7, high=5)], params=dict(axis=1)),
+    Case("untake", [(4, 3), Labels(4, high=5), X(5, 3)], params=dict(axis=0)),
+    Case("untake", [(2, 7), Labels(7, high=3), X(2, 3)], params=dict(axis=1)),
+    Case("pad", [(3, 4)], params=dict(pad_width=((0, 0), (1, 2)))),
+    Case("pad", [(2, 3, 4)], params=dict(pad_width=1, value=0.5)),
+    Case("pad", [("n", 4)], label="free", build=lambda g, a: gc.sum(gc.pad(a[0], ((1, 0), (0, 3))) ** 3, 0),
+         ref=lambda x: np.sum(np.pad(x, ((1, 0), (0, 3))) ** 3, 0)),
+    Case("clip", [(3, 4)], params=dict(low=-1.0, high=1.0)),
+    Case("clip", [(3, 4)], params=dict(low=0.5)),
+    Case("clip", [("n", 4)], params=dict(high=-0.3)),
+]
+P0, P1 = ((0, 0), (0, 0)), ((1, 1), (1, 1))
+CONV = [  # (x shape, w shape, stride, padding, dilation, groups), params as conv2d normalizes them
+    ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), P0, (1, 1), 1),
+    ((2, 4, 6, 5), (6, 2, 2, 3), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),
+    (("n", 2, 5, 4), (2, 1, 3, 3), (2, 2), P1, (1, 1), 2),
+]
+
+
+def conv_params(stride, padding, dilation, groups):
+    return dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def conv_out(x, w, stride, padding, dilation, groups):
+    return (x[0], w[0]) + naive.out_size(x, w[2:], stride, padding, dilation)
+
+
+POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
+         ((2, 2, 5, 5), dict(kernel=(3, 3), stride=(2, 2), padding=P1)),
+         (("n", 2, 4, 5), dict(kernel=(2, 3), stride=(1, 2), padding=((1, 1), (0, 0))))]
+
+CONV_CASES = [
+    *(Case("conv2d", [x, w], params=conv_params(*rest)) for x, w, *rest in CONV),
+    *(Case("conv2d_grad_input", [conv_out(x, w, *rest), w], params=dict(size=x[2:], **conv_params(*rest)))
+      for x, w, *rest in CONV),
+    *(Case("conv2d_grad_weight", [x, conv_out(x, w, *rest)], params=dict(kernel=w[2:], **conv_params(*rest)))
+      for x, w, *rest in CONV),
+    *(Case(op, [x], params=p) for op in ("max_pool2d", "avg_pool2d") for x, p in POOLS),
+    *(Case(op, [x[:2] + naive.out_size(x, p["kernel"], p["stride"], p["padding"]), X(*x)], params=p)
+      for op in ("max_pool2d_grad", "avg_pool2d_grad") for x, p in POOLS),
+    *(Case("max_pool2d_pick", [x, X(*x)], params=p) for x, p in POOLS),
+]
+
+REF.update({
+    "conv2d": naive.conv2d, "conv2d_grad_input": naive.conv2d_grad_input,
+    "conv2d_grad_weight": naive.conv2d_grad_weight, "max_pool2d": naive.max_pool2d,
+    "avg_pool2d": naive.avg_pool2d, "max_pool2d_grad": naive.max_pool2d_grad,
+    "max_pool2d_pick": naive.max_pool2d_pick, "avg_pool2d_grad": naive.avg_pool2d_grad,
+    "unslice": unslice_ref, "untake": untake_ref,
+    "take": lambda t, i, axis=0: np.take(t, i, axis=axis),
+    "pad": lambda x, pad_width, value=0.0: np.pad(x, pad_width, constant_values=value),
+    "clip": lambda x, low=None, high=None: np.clip(x, low, high),
+})
+
+
 BROADCASTS = [[(3, 4), (3, 4)], [(3, 4), (4,)], [(4,), (3, 4)], [(3, 1), (1, 4)], [(), (2, 3)],
               [(2, 3, 4), (3, 1)], [("n", 4), (4,)]]
 UNARY_SHAPES = [(3, 4), (), (2, 1, 3)]
@@ -261,12 +373,17 @@ CASES = [
     Case("nll_grad", [Labels(4, high=5), ()], params=dict(depth=5, dtype=DT)),
     Case("nll_grad", [Labels(2, 3, high=4), ()], params=dict(depth=4, dtype=DT)),
     Case("softmax_nll_grad", [(4, 5), Labels(4, high=5), ()]),
+    *STRUCTURE_CASES,
+    *CONV_CASES,
+    Case("scan", [(4, 3, 2), (5, 2), (5, 5), (5,), X(3, 5)], label="elman",
+         build=lambda g, a: gc.scan(lambda h, x: (gc.elman_cell(h, x, a[1], a[2], a[3]),) * 2, a[4], a[0])[1],
+         ref=lambda xs, W_ih, W_hh, b, h0: naive.elman(h0, xs, W_ih, W_hh, b, 0.0)),
 ]
 
 # graphcomp's own ops: not those a test or a user defines, nor the derivative ops of sympy-defined ones
 OWN_OPS = {name for name, op in OPS.items() if getattr(op, "builtin", True) and getattr(op, "of", None) is None}
 NOT_DIFFERENTIABLE_OR_LEAF = {"greater", "less", "equal", "sign", "count", "zeros_like", "one_hot",
-                              "unit", "input", "param", "constant"}
+                              "unit", "input", "param", "constant", "random_mask"}
 CONSTANT = np.array([[1.5, -2.0, 0.25], [3.0, 0.0, -7.5]])
 
 NO_GRADIENT_CASES = [
@@ -281,6 +398,8 @@ NO_GRADIENT_CASES = [
     Case("count", [("n", "m", 4)], params=dict(axis=(0, 1, 2))),
     Case("unit", [Labels(high=6)], params=dict(shape=(2, 3), dtype="float64")),
     Case("unit", [Labels(high=1)], params=dict(shape=(), dtype="float32")),
+    Case("random_mask", [Labels(high=1000), (3, 4)], params=dict(rate=0.25),
+         ref=lambda key, like, rate: np.random.default_rng(int(key)).random(like.shape) >= rate),
     Case("zeros_like", [(3, 4)]),
     Case("zeros_like", [()]),
     Case("one_hot", [Labels(4, high=5)], params=dict(depth=5, dtype="float64")),

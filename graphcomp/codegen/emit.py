@@ -4,9 +4,9 @@ import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS
-from .ir import (Assign, Attr, BinOp, Call, Const, FunctionDef, ListComp, Loop, Name, Return, UnOp, np_attr,
-                 np_call)
-from .names import Namer, display
+from .ir import (Assign, Attr, BinOp, Call, Const, ExprStmt, For, FunctionDef, Index, ListComp, Loop, Name, Return,
+                 Scan, Slice, Tuple, UnOp, np_attr, np_call)
+from .names import Namer, display, identifier
 from .printer import NumpyPrinter
 
 
@@ -53,6 +53,7 @@ class Emitter:
         self.helpers = {}  # name -> helper source, or the FunctionDef of a loop body
         self.imports = set()  # modules the helpers need besides NumPy
         self.bodies = {}   # op.Body -> the name of its function
+        self.scans = {}    # (op.Body, reverse, history) -> the name of its loop's function
 
     def ident(self, node):
         """The identifier of a node's value; grad's temporaries are numbered _t0, _t1, ... per module."""
@@ -87,12 +88,20 @@ class Emitter:
             expr = op.emit(*(self.ref(a) for a in attrs["args"]), **attrs["params"])
             if isinstance(expr, Loop):
                 expr = self._loop(expr)
+            elif isinstance(expr, Scan):
+                expr = self._scan(expr)
             self.helpers.update(op.helpers)
             self.imports.update(op.imports)
             if op.inline:
                 self._inline(n, attrs, expr)
                 continue
             comment = self.comment(n, attrs, op)
+            if op.several:       # one name per output; the part nodes that read them are inline
+                ident = self.ident(n)
+                names = (Name(self.name.local(f"{ident}_{k}")) for k in range(len(attrs["outputs"])))
+                self.inline[n] = Tuple(tuple(names))
+                out.append(Assign(self.inline[n], expr, comment, node=n))
+                continue
             fresh = allocates(expr)
             if not fresh:
                 pinned.update(self.reads(n))
@@ -117,20 +126,63 @@ class Emitter:
         items = ListComp(Call(Name(self.function(loop.body)), (Name(index), *loop.args)), index, loop.count)
         return np_call("stack", items) if loop.reduce == "stack" else Call(Name("sum"), (items,))
 
-    def function(self, body):
-        """The name of the module-level function computing a loop body, built once."""
+    def function(self, body, base="_loop"):
+        """The name of the module-level function computing a loop body, built once.
+
+        A body whose ``output`` is a tuple of nodes returns a tuple.
+        """
         if body not in self.bodies:
-            name = self.bodies[body] = self.name.global_("_loop")
+            name = self.bodies[body] = self.name.global_(base)
             inner = Emitter(body.graph, Namer(reserved=self.name.reserved, module=self.name))
             inner.bodies = self.bodies
-            stmts = inner.statements(needed(body.graph, [body.output]), keep=[body.output])
-            result = inner.ref(body.output)      # the loop stacks or sums what it returns: no copy needed
+            inner.scans = self.scans
+            outputs = list(body.output) if isinstance(body.output, tuple) else [body.output]
+            stmts = inner.statements(needed(body.graph, outputs), keep=outputs)
+            # the loop stacks or sums what it returns, or passes it to the next step: no copy needed
+            results = [inner.ref(o) for o in outputs]
             self.helpers.update(inner.helpers)
             self.imports.update(inner.imports)
             self.hoisted.update(inner.hoisted)
+            result = Tuple(tuple(results)) if len(results) > 1 else results[0]
             self.helpers[name] = FunctionDef(name, tuple(inner.name(n) for n in body.inputs),
                                              (*stmts, Return(result)), body.doc)
         return self.bodies[body]
+
+    def _scan(self, scan):
+        """A scan as a call of a module-level function that loops over time steps, built once per
+        body and direction: each step calls the body's function on the whole batch."""
+        key = (scan.body, scan.reverse, scan.history)
+        if key not in self.scans:
+            step = self.function(scan.body, "_step")
+            name = self.scans[key] = self.name.global_("_scan")
+            local = Namer(reserved=self.name.reserved, module=self.name)
+            inputs = scan.body.inputs
+            carries = [Name(local(n)) for n in inputs[:scan.carries]]
+            xs = [Name(local.local(f"{identifier(n)}_seq")) for n in inputs[scan.carries:scan.carries + scan.xs]]
+            consts = [Name(local(n)) for n in inputs[scan.carries + scan.xs:]]
+            n_ys = len(scan.body.output) - scan.carries
+            ys = [Name(local.local(f"ys{k}")) for k in range(n_ys)]
+            history = [Name(local.local(f"{c.id}_history")) for c in carries] if scan.history else []
+            records = list(zip(history, carries, strict=True)) if scan.history else []
+            t = local.local("t")
+            length = Call(Name("len"), (xs[0],))
+            bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
+            targets = carries + [Name(local.local(f"y{k}")) for k in range(n_ys)]
+            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for h, c in records),
+                    Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
+                           Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
+                    *(ExprStmt(Call(Attr(y, "append"), (v,))) for y, v in zip(ys, targets[scan.carries:], strict=True))]
+            # a reversed loop appended its outputs last step first
+            stacked = [np_call("stack", Index(y, Slice(step=Const(-1))) if scan.reverse else y) for y in ys + history]
+            results = (*carries, *stacked)
+            doc = (f"Run {step} over the time steps of the sequences{' from last to first' if scan.reverse else ''}; "
+                   "return the last carry and the stacked outputs" + (", then the carry entering each step."
+                                                                       if scan.history else "."))
+            self.helpers[name] = FunctionDef(
+                name, tuple(c.id for c in carries + xs + consts),
+                (*(Assign(y, Call(Name("list"))) for y in ys + history), For(t, bounds, tuple(loop)),
+                 Return(Tuple(results))), doc)      # a tuple even of one: the node's value is a tuple
+        return Call(Name(self.scans[key]), scan.args)
 
     def _share(self, nodes, keep):
         """The nodes that get a statement; each other node is mapped in ``rep`` to its equal.

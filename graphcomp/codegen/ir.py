@@ -34,6 +34,15 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """``start:stop:step`` inside an Index; None parts are left out."""
+
+    start: object = None
+    stop: object = None
+    step: object = None
+
+
+@dataclass(frozen=True)
 class Tuple:
     items: tuple
 
@@ -79,6 +88,23 @@ class Loop:
 
 
 @dataclass(frozen=True)
+class Scan:
+    """What a scan op emits: a loop over the leading axis of the ``xs`` args that carries state.
+
+    ``body`` (an ``op.Body``) computes ``(*new_carry, *y_t)`` from ``(*carry, *x_t, *consts)``;
+    codegen compiles it to a step function and the loop to a function returning
+    ``(*final_carry, *stacked_ys[, *stacked_carries])``.
+    """
+
+    body: object
+    args: tuple                 # init carries, then xs, then loop-invariant consts
+    carries: int
+    xs: int
+    reverse: bool
+    history: bool               # also return the carry entering each step, stacked
+
+
+@dataclass(frozen=True)
 class Assign:
     target: object              # Name, Index or Tuple of Names
     value: object
@@ -92,6 +118,22 @@ class AugAssign:
     op: str
     value: object
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class ExprStmt:
+    """An expression evaluated for its effect, e.g. ``ys.append(y)``."""
+
+    value: object
+
+
+@dataclass(frozen=True)
+class For:
+    """``for var in range(*bounds):`` with a block of statements."""
+
+    var: str
+    bounds: tuple               # (stop,) or (start, stop, step)
+    body: tuple
 
 
 @dataclass(frozen=True)
@@ -121,7 +163,8 @@ class Module:
 
 def np_call(func, *args, **kwargs):
     """``np.<func>(*args, **kwargs)``; kwargs whose value is None are left out."""
-    kw = tuple((k, v if isinstance(v, (Name, Const, Attr, Call, Index, Tuple, BinOp, UnOp, ListComp)) else Const(v))
+    expressions = (Name, Const, Attr, Call, Index, Slice, Tuple, BinOp, UnOp, ListComp)
+    kw = tuple((k, v if isinstance(v, expressions) else Const(v))
                for k, v in kwargs.items() if v is not None)
     return Call(Attr(Name("np"), func), tuple(args), kw)
 

@@ -74,6 +74,10 @@ class NumpyPrinter:
                  if isinstance(index, ir.Tuple) and index.items else self.print(index))
         return f"{self.expr(node.value, _ATOM)}[{inner}]"
 
+    def _print_Slice(self, node):
+        parts = ["" if p is None else self.expr(p, _UNARY) for p in (node.start, node.stop, node.step)]
+        return ":".join(parts[:2] if node.step is None else parts)
+
     def _print_Tuple(self, node):
         items = [self.print(i) for i in node.items]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
@@ -119,6 +123,15 @@ class NumpyPrinter:
         if isinstance(value, ir.Tuple) and len(value.items) > 1:
             return f"return {', '.join(self.print(i) for i in value.items)}"
         return f"return {self.print(value)}"
+
+    def _print_ExprStmt(self, node):
+        return self.print(node.value)
+
+    def _print_For(self, node):
+        lines = [f"for {node.var} in range({', '.join(self.print(b) for b in node.bounds)}):"]
+        for stmt in node.body:
+            lines += [self.indent + line for line in self.print(stmt).split("\n")]
+        return "\n".join(lines)
 
     def _print_Comment(self, node):
         return f"# {comment_text(node.text)}"
