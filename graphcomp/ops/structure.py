@@ -72,6 +72,9 @@ def parts(node):
 def _normalize_index(index, shape):
     """``x[index]`` as one entry per leading axis: an int, or ``(start, stop, step)``."""
     items = index if isinstance(index, tuple) else (index,)
+    # NOTE: an entry already normalized, (start, stop, step), is that slice: normalizing twice (a graph file
+    # re-applies saved params) changes nothing
+    items = tuple(slice(*i) if isinstance(i, tuple) and len(i) == 3 else i for i in items)
     if sum(i is Ellipsis for i in items) > 1:
         raise ShapeError(f"index {index!r} has more than one ...")
     bad = [i for i in items if not (is_int(i) or isinstance(i, slice) or i is Ellipsis)]
