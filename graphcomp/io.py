@@ -346,6 +346,8 @@ class _Reader:
 
     def fail(self, where, problem):
         where = _FIELD.sub(r"field '\1\2'", where)    # field 'shape'[0] -> field 'shape[0]'
+        if len(problem) > 1_000:        # (a 100k-character name quoted by an op's message)
+            problem = problem[:999] + "\u2026"
         raise GraphFileError(f"graph file {self.label}: {where}: {problem}")
 
     # -- structure

@@ -9,11 +9,13 @@ other whitelisted calls. Anything else (attributes, subscripts, lambdas,
 ``__import__``, unknown names) is an error naming what was refused.
 
 Numbers are bounded so that building the expression cannot take forever:
-integers of at most ``MAX_DIGITS`` digits, floats of at most 53-bit..113-bit
+integers of at most ``MAX_DIGITS`` digits, finite floats of at most 113 bits of
 precision, and a numeric power (a number raised to a number, which sympy
 evaluates exactly) only of a plain number to a small exponent.
 """
 import ast
+import math
+import re
 
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
@@ -25,6 +27,7 @@ from .functions import sigmoid, softplus
 MAX_DIGITS = 30           # of an integer literal (enough for any constant a network needs)
 MAX_EXPONENT = 64         # of a power of a number: 2**64 is a 20-digit number, never 2**(10**9)
 MAX_PRECISION = 113       # bits of a Float (quadruple precision)
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 MAX_NODES = 5_000         # calls and literals in one expression
 
 # name -> sympy callable; only these may be called
@@ -131,10 +134,10 @@ class _Reader:
         if name == "Float":
             if len(args) != 1 or not isinstance(args[0], str) or len(args[0]) > 60 or set(kwargs) - {"precision"}:
                 raise ExpressionTextError(f"Float takes one decimal string (and precision=), got {args!r}")
-            try:
-                float(args[0])
-            except ValueError:
-                raise ExpressionTextError(f"Float({args[0]!r}) is not a decimal number") from None
+            # NOTE: sympy writes Float('1e9999999999') out digit by digit: only finite doubles' exponents
+            if not _DECIMAL.fullmatch(args[0]) or not math.isfinite(float(args[0])):
+                raise ExpressionTextError(f"Float({args[0]!r}) is not a finite decimal number (exponent of at most "
+                                          "3 digits)")
             precision = kwargs.get("precision", 53)
             if not isinstance(precision, int) or isinstance(precision, bool) or not 1 <= precision <= MAX_PRECISION:
                 raise ExpressionTextError(f"Float precision must be 1..{MAX_PRECISION}, got {precision!r}")
@@ -151,6 +154,7 @@ class _Reader:
             raise ExpressionTextError(f"{name} takes sympy expressions, got the literal {literals[0]!r}")
         if name == "Pow" and len(args) == 2 and args[1].is_Number and args[0].is_number:
             base, exponent = args
-            if not base.is_Atom or abs(exponent) > MAX_EXPONENT:
-                raise ExpressionTextError(f"a power of a number must be a plain number to at most "
-                                          f"{MAX_EXPONENT} in size, got ({base})**({exponent})")
+            small = base.is_Atom and (not base.is_Rational or max(abs(base.p), base.q) < 10 ** MAX_DIGITS)
+            if not small or abs(exponent) > MAX_EXPONENT:
+                raise ExpressionTextError(f"a power of a number must be a number of at most {MAX_DIGITS} digits "
+                                          f"to at most {MAX_EXPONENT} in size, got ({str(base)[:40]})**({exponent})")
