@@ -3,6 +3,7 @@ code; the published JSON Schema accepts what save_graph writes; bad files raise 
 import importlib.util
 import json
 import pathlib
+import re
 
 import jsonschema
 import numpy as np
@@ -377,3 +378,39 @@ def test_random_malformed_fields_raise_graph_file_errors(junk, name, field):
               .replace("-Infinity", '{"float": "-inf"}').replace("Infinity", '{"float": "inf"}'))
     except gc.GraphFileError:
         pass
+
+
+ERRORS_MD = ROOT / "docs" / "errors.md"
+
+
+def documented_rows():
+    section = ERRORS_MD.read_text().split("\n## Graph files\n", 1)[1]
+    return re.findall(r"^\| `(.*?)` \| `(.*?)` \|$", section, re.M)
+
+
+def test_errors_md_has_graph_file_rows():
+    assert len(documented_rows()) >= 10
+
+
+@pytest.mark.parametrize("code, expected", documented_rows(), ids=range(len(documented_rows())))
+def test_errors_md_shows_the_exact_graph_file_messages(code, expected, monkeypatch, tmp_path):
+    doc = ERRORS_MD.read_text()
+    setup = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    helper = re.search(r"```python\n(.*?)```", doc.split("\n## Graph files\n", 1)[1], re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(setup + helper, namespace)   # noqa: S102 - the docs' own setup
+    with pytest.raises(gc.GraphError) as error:
+        exec(code, namespace)   # noqa: S102
+    assert f"{type(error.value).__name__}: {error.value}" == expected
+
+
+def test_graph_file_md_excerpt_is_current(tmp_path):
+    g, loss, params = founding.build()
+    gc.grad(loss, params)
+    gc.save_graph(g, tmp_path / "mlp.json")
+    lines = set((tmp_path / "mlp.json").read_text().splitlines())
+    page = (ROOT / "docs" / "graph-file.md").read_text()
+    excerpt = re.search(r"```json\n(.*?)```", page, re.S).group(1)
+    nodes = [line.rstrip(",") for line in excerpt.splitlines() if line.startswith('  {"name"')]
+    assert len(nodes) == 5 and all(n in lines or n + "," in lines for n in nodes)
