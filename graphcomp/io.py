@@ -484,19 +484,18 @@ class _Reader:
         g = Graph(name, dtype)
         prefix = "" if where == "graph" else f"{where}: "
         totals = []
-        known = set()       # the anonymous free dims of the nodes built so far
+        known = _Anonymous()
         for i, node in enumerate(nodes):
             label = self.node(g, node, f"{prefix}nodes[{i}]", depth, known)
             if "total_of" in node:
                 totals.append((label, node["name"], node["total_of"]))
-            known.update(d for d in _dims(g.nx.nodes[node["name"]]) if is_anonymous(d))
+            known.add(g.nx.nodes[node["name"]])
         for label, n, of in totals:
             self.text(of, f"{label}, field 'total_of'", self.limits.name_chars)
             if of not in g.nx:
                 self.fail(f"{label}, field 'total_of'", f"{_short(of)} is not a node of the graph")
             g.nx.nodes[n]["total_of"] = g.nx.nodes[of]["index"]
-        anonymous = [int(d[1:]) for n in g.nx for d in _dims(g.nx.nodes[n]) if is_anonymous(d)]
-        g._anonymous = itertools.count(max(anonymous, default=-1) + 1)    # new None dims stay new
+        g._anonymous = itertools.count(known.top + 1)    # None dims given after loading are new dims
         return g
 
     def node(self, g, node, where, depth, known):
@@ -537,11 +536,9 @@ class _Reader:
         named = self.flag(node.get("named", True), f"{where}, field 'named'")
         # NOTE: an op that makes new free dims (a slice of a free dim) numbers them from the graph's counter:
         # give it the numbers the file has for them, so the node re-infers the shape it was saved with
-        fresh = sorted({d for d in (*shape, *(d for s, _ in outputs or () for d in s))
-                        if is_anonymous(d) and d not in known}, key=lambda d: int(d[1:]))
-        numbers = [int(d[1:]) for d in fresh]
-        start = max((int(d[1:]) for d in known), default=-1) + 1
-        g._anonymous = itertools.chain(numbers, itertools.count(max([start - 1, *numbers]) + 1))
+        fresh = sorted({int(d[1:]) for d in (*shape, *(d for s, _ in outputs or () for d in s))
+                        if is_anonymous(d) and d not in known.seen})
+        g._anonymous = itertools.chain(fresh, itertools.count(max([known.top, *fresh]) + 1))
         try:
             g.apply(op, tuple(args), params, name)
         except GraphError as e:
@@ -685,6 +682,20 @@ class _Reader:
             self.fail(where, str(e))
 
 
+class _Anonymous:
+    """The anonymous free dims (``?k``) of the nodes of a graph built so far, and the largest k."""
+
+    def __init__(self):
+        self.seen = set()
+        self.top = -1
+
+    def add(self, attrs):
+        for d in _dims(attrs):
+            if is_anonymous(d) and d not in self.seen:
+                self.seen.add(d)
+                self.top = max(self.top, int(d[1:]))
+
+
 def _dims(attrs):
     yield from attrs["shape"]
     for shape, _ in attrs.get("outputs", ()):
@@ -719,10 +730,11 @@ def _key(key):
 
 
 def _dims_text(shape):
-    return format_shape(shape) if shape is not None else "nothing"
+    """A shape with its free dims by name (``(?0, 32)``): which anonymous dim matters here."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _outputs_text(outputs):
     if outputs is None:
         return "one output"
-    return "(" + ", ".join(f"{format_shape(s)} {d}" for s, d in outputs) + ")"
+    return "(" + ", ".join(f"{_dims_text(s)} {d}" for s, d in outputs) + ")"

@@ -231,7 +231,7 @@ BAD = [  # (what, change, message); messages name the node and field
     ("duplicate name", lambda d: node(d, "h").update(name="add"),
      r"node 'add' \(nodes\[8\]\), field 'name': the name is used by an earlier node"),
     ("wrong shape", lambda d: node(d, "h").update(shape=["?0", 33]),
-     r"node 'h' \(nodes\[8\]\), field 'shape': the file says \(None, 33\), but relu infers \(None, 32\)"),
+     r"node 'h' \(nodes\[8\]\), field 'shape': the file says \(\?0, 33\), but relu infers \(\?0, 32\)"),
     ("wrong dtype", lambda d: node(d, "h").update(dtype="float32"),
      r"field 'dtype': the file says float32, but relu infers float64"),
     ("bad dtype", lambda d: node(d, "x").update(dtype="object; rm -rf"), r"node 'x' \(nodes\[0\]\), field 'dtype'"),
