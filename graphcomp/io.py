@@ -321,9 +321,12 @@ def loads(raw, *, limits: Limits = Limits(), label="<text>", directory=None, wit
     saved = dict(OPS)
     try:
         reader.header(doc)
-        reader.define_ops(doc.get("ops", []))
-        graph = reader.graph(doc["graph"], "graph", 0)
-        values = reader.values(doc.get("values"), graph, directory) if with_values else None
+        ops = reader.check_ops(doc.get("ops", []))
+        plan = reader.check_graph(doc["graph"], "graph", 0)
+        side = reader.values_name(doc.get("values"))
+        reader.define_ops(ops)          # everything is checked: now build
+        graph = reader.build(plan)
+        values = reader.values(side, graph, directory) if with_values else None
     except BaseException:
         OPS.clear()          # loading failed: no op the file defined stays registered
         OPS.update(saved)
@@ -343,6 +346,7 @@ class _Reader:
         self.label = label
         self.nodes = 0
         self.constant_bytes = 0
+        self.defined = set()      # names of the ops the file defines
 
     def fail(self, where, problem):
         where = _FIELD.sub(r"field '\1\2'", where)    # field 'shape'[0] -> field 'shape[0]'
@@ -400,10 +404,12 @@ class _Reader:
             self.fail("field 'version'", f"format version {version} is newer than this graphcomp reads "
                                          f"(up to {VERSION}); upgrade graphcomp to load it")
 
-    # -- element-wise ops
+    # -- element-wise ops: checked first, defined when everything is checked
 
-    def define_ops(self, ops):
+    def check_ops(self, ops):
+        """What each entry of ``ops`` defines, checked (sympy text parsed); registers nothing."""
         self.listing(ops, "field 'ops'", 1_000)
+        plans = []
         for i, spec in enumerate(ops):
             where = f"ops[{i}]"
             name = spec.get("name") if isinstance(spec, dict) else None
@@ -411,12 +417,19 @@ class _Reader:
                 where = f"op {_short(name)} (ops[{i}])"
             if isinstance(spec, dict) and "derivative_of" in spec:
                 self.fields(spec, where, ("name", "derivative_of", "arg"))
-                self.derivative(spec, where)
+                arg = spec["arg"]
+                if not isinstance(arg, int) or isinstance(arg, bool) or not 0 <= arg < 64:
+                    self.fail(f"{where}, field 'arg'", f"expected an argument index, got {_short(arg)}")
+                plans.append((self.derivative, where, (
+                    self.text(spec["name"], f"{where}, field 'name'", self.limits.name_chars),
+                    self.text(spec["derivative_of"], f"{where}, field 'derivative_of'", self.limits.name_chars), arg)))
             else:
                 self.fields(spec, where, ("name", "expr", "symbols", "params", "derivatives", "doc"))
-                self.expression(spec, where)
+                plans.append((self.expression, where, self.check_expression(spec, where)))
+            self.defined.add(plans[-1][2][0])
+        return plans
 
-    def expression(self, spec, where):
+    def check_expression(self, spec, where):
         name = self.text(spec["name"], f"{where}, field 'name'", self.limits.name_chars)
         expr = self.sympy(spec["expr"], f"{where}, field 'expr'")
         symbols = [self.text(s, f"{where}, field 'symbols[{k}]'", self.limits.name_chars)
@@ -426,12 +439,18 @@ class _Reader:
             self.fail(f"{where}, field 'params'", f"expected a JSON object, got {_kind(params)}")
         for key, v in params.items():
             if not isinstance(v, (int, float)) or isinstance(v, bool):
-                self.fail(f"{where}, field 'params.{key}'", f"expected a number, got {_kind(v)}")
+                self.fail(f"{where}, field 'params.{_key(key)}'", f"expected a number, got {_kind(v)}")
         derivatives = spec["derivatives"]
         if derivatives is not None:
             derivatives = [self.sympy(d, f"{where}, field 'derivatives[{k}]'")
                            for k, d in enumerate(self.listing(derivatives, f"{where}, field 'derivatives'", 64))]
-        doc = self.text(spec["doc"], f"{where}, field 'doc'")
+        return name, expr, symbols, params, derivatives, self.text(spec["doc"], f"{where}, field 'doc'")
+
+    def define_ops(self, plans):
+        for define, where, plan in plans:
+            define(where, *plan)
+
+    def expression(self, where, name, expr, symbols, params, derivatives, doc):
         by_name = {s.name: s for s in expr.free_symbols}
         found = [by_name.get(s, sp.Symbol(s) if s.isidentifier() else s) for s in symbols]
         constants = {by_name.get(k, k): v for k, v in params.items()}
@@ -445,16 +464,12 @@ class _Reader:
             self.fail(where, f"an element-wise op {name!r} with another definition is registered in this "
                              f"process ({old.expr} here, {expr} in the file); rename one of them")
 
-    def derivative(self, spec, where):
-        name = self.text(spec["name"], f"{where}, field 'name'", self.limits.name_chars)
-        base = self.text(spec["derivative_of"], f"{where}, field 'derivative_of'", self.limits.name_chars)
-        arg = spec["arg"]
+    def derivative(self, where, name, base, arg):
         op = OPS.get(base)
         if not isinstance(op, Expression):
             self.fail(f"{where}, field 'derivative_of'", f"{base!r} is not an element-wise op defined by sympy")
-        if not isinstance(arg, int) or isinstance(arg, bool) or not 0 <= arg < len(op.symbols):
-            self.fail(f"{where}, field 'arg'", f"expected an argument index of {base!r} (0..{len(op.symbols) - 1}), "
-                                               f"got {_short(arg)}")
+        if arg >= len(op.symbols):
+            self.fail(f"{where}, field 'arg'", f"{base!r} takes {len(op.symbols)} argument(s), got index {arg}")
         made = op.partial(arg)
         if made.name != name:
             self.fail(f"{where}, field 'name'", f"the derivative of {base!r} for arg {arg} is {made.name!r}, "
@@ -469,9 +484,10 @@ class _Reader:
         except GraphError as e:
             self.fail(where, str(e))
 
-    # -- graphs and nodes
+    # -- graphs and nodes: every field checked first (check_graph), then built (build)
 
-    def graph(self, spec, where, depth):
+    def check_graph(self, spec, where, depth):
+        """A graph's spec checked: everything but what only building can tell (arity, param values, shapes)."""
         if depth > self.limits.depth:
             self.fail(where, f"loop bodies nest more than {self.limits.depth} deep")
         self.fields(spec, where, ("name", "dtype", "nodes"))
@@ -481,47 +497,37 @@ class _Reader:
         self.nodes += len(nodes)
         if self.nodes > self.limits.nodes:
             self.fail(where, f"more than the limit of {self.limits.nodes} nodes in the file")
-        g = Graph(name, dtype)
         prefix = "" if where == "graph" else f"{where}: "
-        totals = []
-        known = _Anonymous()
+        plans = {}
         for i, node in enumerate(nodes):
-            label = self.node(g, node, f"{prefix}nodes[{i}]", depth, known)
-            if "total_of" in node:
-                totals.append((label, node["name"], node["total_of"]))
-            known.add(g.nx.nodes[node["name"]])
-        for label, n, of in totals:
-            self.text(of, f"{label}, field 'total_of'", self.limits.name_chars)
-            if of not in g.nx:
-                self.fail(f"{label}, field 'total_of'", f"{_short(of)} is not a node of the graph")
-            g.nx.nodes[n]["total_of"] = g.nx.nodes[of]["index"]
-        g._anonymous = itertools.count(known.top + 1)    # None dims given after loading are new dims
-        return g
+            plan = self.check_node(node, f"{prefix}nodes[{i}]", depth, plans)
+            plans[plan.name] = plan
+        for plan in plans.values():
+            if plan.total_of is not None and plan.total_of not in plans:
+                self.fail(f"{plan.where}, field 'total_of'", f"{_short(plan.total_of)} is not a node of the graph")
+        return _GraphPlan(name, dtype, list(plans.values()))
 
-    def node(self, g, node, where, depth, known):
+    def check_node(self, node, where, depth, earlier):
         if isinstance(node, dict) and isinstance(node.get("name"), str):
             where = f"node {_short(node['name'])} ({where})"
         self.fields(node, where, ("name", "op", "args", "params", "shape", "dtype"),
                     ("outputs", "note", "temp", "named", "total_of"))
         name = self.text(node["name"], f"{where}, field 'name'", self.limits.name_chars)
-        if name in g.nx:
+        if name in earlier:
             self.fail(f"{where}, field 'name'", "the name is used by an earlier node; names are unique")
         op = self.text(node["op"], f"{where}, field 'op'", self.limits.name_chars)
-        if op not in OPS:
+        if op not in OPS and op not in self.defined:
             self.fail(f"{where}, field 'op'", f"unknown op {op!r} (neither registered nor defined in field 'ops')")
-        args = []
-        for k, a in enumerate(self.listing(node["args"], f"{where}, field 'args'", 10_000)):
+        args = self.listing(node["args"], f"{where}, field 'args'", 10_000)
+        for k, a in enumerate(args):
             self.text(a, f"{where}, field 'args[{k}]'", self.limits.name_chars)
-            if a not in g.nx:
+            if a not in earlier:
                 self.fail(f"{where}, field 'args[{k}]'", f"{_short(a)} is not an earlier node (args name nodes "
                                                          "listed before the node, so a graph file has no cycles)")
-            args.append(g[a])
         params = node["params"]
         if not isinstance(params, dict):
             self.fail(f"{where}, field 'params'", f"expected a JSON object, got {_kind(params)}")
         params = {k: self.value(v, f"{where}, field 'params.{_key(k)}'", depth) for k, v in params.items()}
-        shape = self.shape(node["shape"], f"{where}, field 'shape'")
-        dtype = self.dtype(node["dtype"], f"{where}, field 'dtype'", NODE_DTYPES)
         outputs = None
         if "outputs" in node:
             outputs = []
@@ -531,32 +537,62 @@ class _Reader:
                     self.fail(at, f"expected [shape, dtype], got {_kind(pair)}")
                 outputs.append((self.shape(pair[0], at + "[0]"), self.dtype(pair[1], at + "[1]", DTYPES)))
             outputs = tuple(outputs)
-        note = self.text(node.get("note"), f"{where}, field 'note'", none=True)
-        temp = self.flag(node.get("temp", False), f"{where}, field 'temp'")
-        named = self.flag(node.get("named", True), f"{where}, field 'named'")
+        total_of = node.get("total_of")
+        if total_of is not None:
+            self.text(total_of, f"{where}, field 'total_of'", self.limits.name_chars)
+        return _NodePlan(where, name, op, tuple(args), params, self.shape(node["shape"], f"{where}, field 'shape'"),
+                         self.dtype(node["dtype"], f"{where}, field 'dtype'", NODE_DTYPES), outputs,
+                         self.text(node.get("note"), f"{where}, field 'note'", none=True),
+                         self.flag(node.get("temp", False), f"{where}, field 'temp'"),
+                         self.flag(node.get("named", True), f"{where}, field 'named'"), total_of)
+
+    def build(self, plan):
+        """The Graph of a checked plan, each node re-applied and its shape and dtype re-inferred."""
+        g = Graph(plan.name, plan.dtype)
+        known = _Anonymous()
+        for node in plan.nodes:
+            self.build_node(g, node, known)
+            known.add(g.nx.nodes[node.name])
+        for node in plan.nodes:
+            if node.total_of is not None:
+                g.nx.nodes[node.name]["total_of"] = g.nx.nodes[node.total_of]["index"]
+        g._anonymous = itertools.count(known.top + 1)    # None dims given after loading are new dims
+        return g
+
+    def build_node(self, g, node, known):
+        where, op = node.where, node.op
         # NOTE: an op that makes new free dims (a slice of a free dim) numbers them from the graph's counter:
         # give it the numbers the file has for them, so the node re-infers the shape it was saved with
-        fresh = sorted({int(d[1:]) for d in (*shape, *(d for s, _ in outputs or () for d in s))
+        fresh = sorted({int(d[1:]) for d in (*node.shape, *(d for s, _ in node.outputs or () for d in s))
                         if is_anonymous(d) and d not in known.seen})
         g._anonymous = itertools.chain(fresh, itertools.count(max([known.top, *fresh]) + 1))
         try:
-            g.apply(op, tuple(args), params, name)
+            g.apply(op, tuple(g[a] for a in node.args), self.materialize(node.params), node.name)
         except GraphError as e:
             self.fail(where, f"{type(e).__name__}: {e}")
         except (TypeError, ValueError, ArithmeticError, IndexError, KeyError, AttributeError, OverflowError) as e:
             # NOTE: ops check params that Python code built; a file can hold any JSON, so say which node it was
             self.fail(f"{where}, field 'params'", f"op {op!r} cannot take these params: {type(e).__name__}: {e}")
-        attrs = g.nx.nodes[name]
-        if attrs["shape"] != shape:
-            self.fail(f"{where}, field 'shape'", f"the file says {_dims_text(shape)}, but {op} infers "
+        attrs = g.nx.nodes[node.name]
+        if attrs["shape"] != node.shape:
+            self.fail(f"{where}, field 'shape'", f"the file says {_dims_text(node.shape)}, but {op} infers "
                                                  f"{_dims_text(attrs['shape'])} from its args and params")
-        if attrs["dtype"] != dtype:
-            self.fail(f"{where}, field 'dtype'", f"the file says {dtype}, but {op} infers {attrs['dtype']}")
-        if attrs.get("outputs") != outputs:
-            self.fail(f"{where}, field 'outputs'", f"the file says {_outputs_text(outputs)}, but {op} infers "
+        if attrs["dtype"] != node.dtype:
+            self.fail(f"{where}, field 'dtype'", f"the file says {node.dtype}, but {op} infers {attrs['dtype']}")
+        if attrs.get("outputs") != node.outputs:
+            self.fail(f"{where}, field 'outputs'", f"the file says {_outputs_text(node.outputs)}, but {op} infers "
                                                    f"{_outputs_text(attrs.get('outputs'))}")
-        attrs.update(note=note, temp=temp, named=named)
-        return where
+        attrs.update(note=node.note, temp=node.temp, named=node.named)
+
+    def materialize(self, value):
+        """Params with each checked loop body built into an ``op.Body``."""
+        if isinstance(value, dict):
+            return {k: self.materialize(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return type(value)(self.materialize(v) for v in value)
+        if isinstance(value, _BodyPlan):
+            return Body(self.build(value.graph), value.inputs, value.output, value.doc)
+        return value
 
     def shape(self, value, where):
         dims = self.listing(value, where, self.limits.ndim)
@@ -643,28 +679,35 @@ class _Reader:
 
     def body(self, spec, where, depth):
         self.fields(spec, where, ("graph", "inputs", "output", "doc"))
-        graph = self.graph(spec["graph"], f"{where}.graph", depth + 1)
+        graph = self.check_graph(spec["graph"], f"{where}.graph", depth + 1)
+        names = {n.name for n in graph.nodes}
         inputs = []
         for k, n in enumerate(self.listing(spec["inputs"], f"{where}.inputs")):
-            if not isinstance(n, str) or n not in graph.nx:
+            if not isinstance(n, str) or n not in names:
                 self.fail(f"{where}.inputs[{k}]", f"{_short(n)} is not a node of the body")
             inputs.append(n)
         output = spec["output"]
-        for k, n in enumerate(output if isinstance(output, list) else [output]):
-            if not isinstance(n, str) or n not in graph.nx:
+        for n in output if isinstance(output, list) else [output]:
+            if not isinstance(n, str) or n not in names:
                 self.fail(f"{where}.output", f"{_short(n)} is not a node of the body")
         output = tuple(output) if isinstance(output, list) else output
-        return Body(graph, tuple(inputs), output, self.text(spec["doc"], f"{where}.doc"))
+        return _BodyPlan(graph, tuple(inputs), output, self.text(spec["doc"], f"{where}.doc"))
 
     # -- values
+
+    def values_name(self, name):
+        """The side .npz a file names, checked to be a plain file name (no directory, no '..')."""
+        if name is not None:
+            self.text(name, "field 'values'", 255)
+            if os.path.basename(name) != name or name in (".", "..") or "\\" in name or not name.endswith(".npz"):
+                self.fail("field 'values'", f"expected the plain name of an .npz file beside the graph file, got "
+                                            f"{_short(name)}")
+        return name
 
     def values(self, name, graph, directory):
         if name is None:
             return {}
         where = "field 'values'"
-        self.text(name, where, 255)
-        if os.path.basename(name) != name or name in (".", "..") or "\\" in name or not name.endswith(".npz"):
-            self.fail(where, f"expected the plain name of an .npz file beside the graph file, got {_short(name)}")
         path = os.path.join(directory or ".", name)
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -680,6 +723,39 @@ class _Reader:
             return _check_values(graph, arrays, f"{name!r}")
         except GraphFileError as e:
             self.fail(where, str(e))
+
+
+@dataclasses.dataclass(frozen=True)
+class _NodePlan:
+    """A node of a graph file, checked, not yet built."""
+
+    where: str
+    name: str
+    op: str
+    args: tuple
+    params: dict
+    shape: tuple
+    dtype: str
+    outputs: tuple | None
+    note: str | None
+    temp: bool
+    named: bool
+    total_of: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _GraphPlan:
+    name: str
+    dtype: str
+    nodes: list
+
+
+@dataclasses.dataclass(frozen=True)
+class _BodyPlan:
+    graph: _GraphPlan
+    inputs: tuple
+    output: object
+    doc: str
 
 
 class _Anonymous:
