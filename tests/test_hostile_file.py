@@ -52,6 +52,10 @@ def hostile_file(tmp_path, marker):
     h = x
     for k, w in enumerate(weights):
         h = op(h * w, name=f"{names[k]} out\n{code}") if k % 3 == 0 else gc.tanh(h + w, name=names[k] + "+")
+    odd = np.array([np.nan, np.inf, -np.inf, -0.0, 1e308, 5e-324], np.float64)
+    h = h + gc.sum(gc.where(gc.equal(g.constant(odd), g.constant(odd)), 0.0, 1.0), name=f"odd {code}")
+    h = h * g.constant(np.full((7, 3), 1.0 + 2 ** -52))[:1]       # 21 entries: inline; 1 + eps survives
+    h = h + gc.mean(g.constant(np.arange(-500, 500, dtype=np.int64)), name="big") * 0.0     # base64
     loss = gc.mean(h ** 2, name=f"loss\n{code}")
     hess = gc.hessian(gc.sum(gc.tanh(weights[0]) ** 3, name=f"cube {code}"), weights[0])
     grads = gc.grad(loss, weights)

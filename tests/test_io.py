@@ -254,6 +254,9 @@ BAD = [  # (what, change, message); messages name the node and field
     ("constant dtype", lambda d: d["graph"]["nodes"].append(
         {"name": "c", "op": "constant", "args": [], "params": {"value": 1.5, "dtype": "int64"}, "shape": [],
          "dtype": "int64"}), r"node 'c' \(nodes\[13\]\): DTypeError: .*1.5 is of dtype float64"),
+    ("constant text", lambda d: d["graph"]["nodes"].append(
+        {"name": "c", "op": "constant", "args": [], "params": {"value": "__import__('os')", "dtype": "float64"},
+         "shape": [], "dtype": "float64"}), r"node 'c' \(nodes\[13\]\): DTypeError: .*must be a Python number"),
     ("array data", lambda d: d["graph"]["nodes"].append(
         {"name": "c", "op": "constant", "args": [], "params": {"value": {"array": {
             "dtype": "int8", "shape": [2], "data": [1, 300]}}, "dtype": "int8"}, "shape": [2], "dtype": "int8"}),
@@ -288,7 +291,7 @@ def test_bad_files_name_the_field_at_fault(what, change, message, tmp_path):
 
 @pytest.mark.parametrize("what, change, message", [b for b in BAD if b[0] not in {
     "unknown op", "forward reference", "self reference", "duplicate name", "wrong shape", "wrong dtype", "arity",
-    "bad param", "total_of", "constant dtype", "array data", "array size", "values path", "sympy eval", "sympy name",
+    "bad param", "total_of", "constant dtype", "constant text", "array data", "array size", "values path", "sympy eval", "sympy name",
     "sympy power", "derivative of", "bad dim", "huge dim", "bad float tag"}], ids=lambda b: str(b)[:20])
 def test_the_schema_refuses_what_the_structure_check_refuses(what, change, message):
     with pytest.raises(jsonschema.ValidationError):
