@@ -104,7 +104,7 @@ class Expression(Op):
     @property
     def helpers(self):
         code = self._code
-        return {} if code.inline is not None else {code.function.name: code.function}
+        return code.helpers if code.inline is not None else {**code.helpers, code.function.name: code.function}
 
     @property
     def helper_names(self):
@@ -187,8 +187,9 @@ class _Code:
         checked(op.expr, rewritten, op.symbols, {c: v if v else 0.5 for c, v in op.constants.items()})
         self.params = tuple(names[s] for s in op.symbols)
         doc = f"{op.name}({', '.join(map(str, op.symbols))}) = {op.expr}"
-        self.function, self.imports = printing.function(
+        self.function, printed = printing.function(
             op.helper, rewritten, (*self.params, *(names[c] for c in op.constants)), names, op.symbols, doc)
+        self.imports, self.helpers = printed.imports, printed.helpers
         *shared, result = self.function.body
         self.inline = result.value if not shared and _calls(result.value) <= 2 else None
 
