@@ -49,6 +49,10 @@ def compile(outputs: Tensor | Sequence[Tensor]) -> "Compiled":   # noqa: A001 - 
     single = isinstance(outputs, Tensor)
     outs = [outputs] if single else outputs
     graph = graph_of(outs)
+    for o in outs:
+        if OPS[o.op].several:
+            raise GraphError(f"{o.name!r} ({o.op}) has several outputs: compile its parts (its Tensors' "
+                             f"outputs) instead")
     nodes = needed(graph, [o.name for o in outs])
     fed = leaves(graph, nodes)
     name = namer()

@@ -144,7 +144,7 @@ class Sub(Binary):
     fold, unit = operator.sub, 0
 
     def math(self, shapes, a, b, **params):
-        return notation.add(shapes[0], a, -b)
+        return notation.add(shapes[0], a, notation.neg(shapes[2], b))
 
     def infer(self, a, b):
         refuse_bool(a, "subtraction")
@@ -203,7 +203,7 @@ class Neg(Unary):
     name = "neg"
 
     def math(self, shapes, x):
-        return -x
+        return notation.neg(shapes[0], x)
 
     def infer(self, x):
         refuse_bool(x, "negation")

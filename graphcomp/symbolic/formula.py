@@ -348,6 +348,8 @@ def evaluate(e, values):
     if e in values:
         return values[e]
     if isinstance(e, notation.Notation):
+        if isinstance(e, (notation.Apply, notation.Of)) and e.name not in notation.NUMERIC:
+            raise GraphError(f"cannot evaluate {e.name}(...): the op has no NumPy form in notation.NUMERIC")
         out = e.numeric(*(evaluate(a, values) for a in e.operands))
         if getattr(e, "is_Matrix", False):       # NumPy's (k,) is the notation's 1 × k row
             shape = tuple(int(evaluate(d, values)) for d in e.shape)
@@ -453,9 +455,8 @@ class Chain:
 
 
 def _symbol(name, shape):
-    """A symbol called ``name`` of a graphcomp ``shape`` (sympy dims): a matrix symbol unless a scalar."""
-    shape = notation.dims(shape)
-    return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
+    """A symbol called ``name`` of a graphcomp ``shape`` (sympy dims)."""
+    return notation.symbol(name, shape)
 
 
 class ChainRow:
