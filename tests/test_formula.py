@@ -6,7 +6,6 @@ import pytest
 import sympy as sp
 
 import graphcomp as gc
-from graphcomp.op import OPS
 
 from founding import build, feed
 
@@ -15,12 +14,7 @@ GOLDEN = Path(__file__).parent / "golden"
 N, N_IN, N_HIDDEN, N_OUT = 7, 5, 4, 3
 
 
-@pytest.fixture(autouse=True)
-def _forget_user_ops():
-    before = dict(OPS)
-    yield
-    OPS.clear()
-    OPS.update(before)
+pytestmark = pytest.mark.usefixtures("forget_user_ops")
 
 
 def founding():
