@@ -260,9 +260,13 @@ def _gradient_name(y, x):
 _COMPOUND = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.Add)
 
 
-def _terms(e):
-    """The terms of a sum in the order they were written, subtractions last."""
-    return sorted(e.args, key=lambda t: t.could_extract_minus_sign())
+def _sum(printer, e, minus):
+    """A matrix sum printed term by term, subtractions last and written with ``minus``."""
+    terms = [printer._print(t) for t in sorted(e.args, key=lambda t: t.could_extract_minus_sign())]
+    out = terms[0]
+    for t in terms[1:]:
+        out += f"{minus}{t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
+    return out
 
 
 class Text(StrPrinter):
@@ -290,11 +294,7 @@ class Text(StrPrinter):
         return f"{self.parenthesize(scalars, PRECEDENCE['Mul'])}·{body}"
 
     def _print_MatAdd(self, e):
-        terms = [self._print(t) for t in _terms(e)]
-        out = terms[0]
-        for t in terms[1:]:
-            out += f" − {t[1:]}" if t.startswith("-") else f" + {t}"
-        return out
+        return _sum(self, e, " − ")
 
     def _print_HadamardProduct(self, e):
         return " ⊙ ".join(self._factor(a) for a in e.args)
@@ -323,11 +323,7 @@ class Latex(LatexPrinter):
             self.parenthesize(e, PRECEDENCE["Mul"])
 
     def _print_MatAdd(self, e):
-        terms = [self._print(t) for t in _terms(e)]
-        out = terms[0]
-        for t in terms[1:]:
-            out += f" - {t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
-        return out
+        return _sum(self, e, " - ")
 
     def _print_Symbol(self, e, style="plain"):
         return self._settings["symbol_names"].get(e) or super()._print_Symbol(e, style)
