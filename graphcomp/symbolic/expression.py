@@ -204,10 +204,12 @@ def _suffix(op, i):
 
 
 def _calls(e):
-    if isinstance(e, printing.Call):
-        return 1 + sum(_calls(a) for a in e.args) + sum(_calls(v) for _, v in e.kwargs)
-    return sum(_calls(v) for v in vars(e).values() if hasattr(v, "__dataclass_fields__")) \
-        if hasattr(e, "__dataclass_fields__") else 0
+    """The number of calls in IR ``e``: a short result (two calls or fewer) is written inline."""
+    if isinstance(e, tuple):
+        return sum(_calls(x) for x in e)
+    if not hasattr(e, "__dataclass_fields__"):
+        return 0
+    return isinstance(e, Call) + sum(_calls(v) for v in vars(e).values())
 
 
 def _substitute(e, values):

@@ -101,7 +101,7 @@ class Formula:
         """The same formula with named intermediates substituted: ``levels`` times, or all."""
         expr, left = self.folded, dict(self.definitions)
         k = 0
-        while (levels is None or k < levels) and expr.free_symbols & set(left) | _matrix_symbols(expr) & set(left):
+        while (levels is None or k < levels) and (expr.free_symbols | _matrix_symbols(expr)) & left.keys():
             expr = expr.xreplace(left).doit(deep=True)
             k += 1
         return Formula(self.name, expr, _reachable(expr, left), self._renderer, self._y, self._wrt)
