@@ -391,7 +391,9 @@ def _localize(loss, wrt, values, precision, rng):
     if not path:
         return ()
     on_path = set(path) | {w.name for w in wrt}
-    args = list(dict.fromkeys(a for n in path for a in graph.nx.nodes[n]["args"]))
+    # a node of several outputs (scan, split) is no array: its parts are what nodes read
+    args = list(dict.fromkeys(a for n in path for a in graph.nx.nodes[n]["args"]
+                              if not OPS[graph.nx.nodes[a]["op"]].several))
     f_forward = compile([graph[a] for a in args])
     forward = dict(zip(args, _call(f_forward, values), strict=True))
     return tuple(_check_node(graph[n], on_path, forward, precision, rng) for n in path)
@@ -422,6 +424,8 @@ def _check_node(node, on_path, forward, precision, rng):
         return skipped(f"output is {node.dtype}: no derivative")
     if type(op).vjp is no_gradient:
         return skipped("the op declares no gradient")
+    if any(OPS[a.op].several for a in node.args):
+        return skipped("reads one output of a node of several outputs (checked with that node)")
     positions = [i for i, a in enumerate(node.args) if a.name in on_path]
     floats = [i for i in positions if np.dtype(node.args[i].dtype).kind == "f"]
     if not floats:

@@ -41,7 +41,8 @@ NUMERIC = {
     "mse": lambda a, b: np.mean((a - b) ** 2),
     "reshape": lambda x, shape: np.reshape(x, shape),
     "transpose": lambda x, axes: np.transpose(x, axes),
-    "matmul": np.matmul,
+    "matmul": np.matmul, "add": np.add, "neg": np.negative, "mul": np.multiply, "div": np.divide,
+    "pow": lambda x, p: np.power(x, p),
     "sum": lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=bool(keepdims)),
 }
 
@@ -67,31 +68,51 @@ def matrix(e, shape):
     return Broadcast(e, sp.Tuple(*target))
 
 
+def _beyond_matrices(shape):
+    """Rank 3 and up: sympy's matrix algebra is 2-D, so arithmetic prints as ``add(a, b)``."""
+    return len(dims(shape)) > 2
+
+
 def add(shape, *terms):
     if all(not is_matrix(t) for t in terms):
         return sp.Add(*terms)
+    if _beyond_matrices(shape):
+        out = terms[0]
+        for t in terms[1:]:
+            out = Apply("add", shape, (), matrix(out, shape), matrix(t, shape))
+        return out
     return sp.MatAdd(*(matrix(t, shape) for t in terms)).doit(deep=False)
 
 
-def neg(e):
-    return -e
+def neg(shape, e):
+    return Apply("neg", shape, (), e) if is_matrix(e) and _beyond_matrices(shape) else -e
 
 
 def mul(shape, a, b):
     """Element-wise product: a scalar factor scales, two matrices give a Hadamard product."""
+    if not is_matrix(a) and not is_matrix(b):
+        return a * b
+    if _beyond_matrices(shape):
+        return Apply("mul", shape, (), a, b)
     if not is_matrix(a) or not is_matrix(b):
         return a * b
     return sp.HadamardProduct(matrix(a, shape), matrix(b, shape))
 
 
 def div(shape, a, b):
+    if not is_matrix(a) and not is_matrix(b):
+        return a / b
+    if _beyond_matrices(shape):
+        return Apply("div", shape, (), a, b)
     if not is_matrix(b):
         return a / b
     return mul(shape, a, sp.HadamardPower(matrix(b, shape), -1))
 
 
 def power(shape, a, p):
-    return a ** p if not is_matrix(a) else sp.HadamardPower(a, p)
+    if not is_matrix(a):
+        return a ** p
+    return Apply("pow", shape, {"p": p}, a) if _beyond_matrices(shape) else sp.HadamardPower(a, p)
 
 
 def matmul(a, b):
@@ -174,6 +195,27 @@ def indicator(shape, relation, a, b):
         return sp.Heaviside({">": a - b, "<": b - a}[relation], 0) if relation != "==" else \
             sp.Piecewise((1, sp.Eq(a, b)), (0, True))
     return Indicator(Str(relation), matrix(a, shape), matrix(b, shape))
+
+
+def symbol(name, shape):
+    """The symbol of a named tensor of graphcomp ``shape`` (sympy dims): a scalar, a matrix (a
+    vector as a 1 × k row), or for rank 3 and up a ``TensorSymbol``."""
+    shape = dims(shape)
+    if not shape:
+        return sp.Symbol(name)
+    return sp.MatrixSymbol(name, *shape) if len(shape) == 2 else TensorSymbol(name, *shape)
+
+
+class TensorSymbol(sp.MatrixSymbol):
+    """A named tensor of rank 3 or more (NCHW images): sympy's matrices are 2-D, so only
+    element-wise notation and ``name(args)`` apply to it."""
+
+    def __new__(cls, name, *shape):
+        return sp.Basic.__new__(cls, _str(name), sp.Tuple(*shape))
+
+    @property
+    def shape(self):
+        return tuple(self.args[1])
 
 
 def _args_str(printer, args):

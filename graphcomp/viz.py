@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 
 from .codegen.compiled import graph_of
 from .codegen.names import printable
 from .errors import GraphError
+from .files import atomic
 from .graph import Graph, Tensor
 from .op import OPS
 from .shapes import format_shape
@@ -125,18 +125,8 @@ def render(tensors_or_graph: Graph | Tensor | list[Tensor], path: str | os.PathL
         raise RenderError(f"render: cannot tell the picture format from {path!r}; use a path ending in "
                           f"{', '.join('.' + f for f in FORMATS[:-1])} or .{FORMATS[-1]}")
     picture = _run_dot(to_dot(tensors_or_graph, **options), fmt)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graphcomp-", suffix=f".{fmt}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(picture)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic(path, f".{fmt}") as f:
+        f.write(picture)
     return path
 
 

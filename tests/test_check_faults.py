@@ -220,3 +220,23 @@ def test_the_docs_example_prints_what_docs_show(clean_ops):
     assert printed.getvalue() == shown
     api = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     assert "\n".join("    " + line if line else "" for line in shown.splitlines()[:-1]) in api
+
+
+def test_localization_steps_over_nodes_of_several_outputs():
+    """A scan's parts read a node of several outputs: they are skipped with a reason, nothing crashes."""
+    g = gc.Graph("rnn")
+    xs, h0 = g.input("xs", (5, None, 3)), g.input("h0", (None, 4))
+    Wx, Wh = g.param("Wx", (3, 4)), g.param("Wh", (4, 4))
+
+    def body(h, x_t):
+        h = gc.tanh(x_t @ Wx + h @ Wh)
+        return h, h
+
+    _, hs = gc.scan(body, h0, xs)
+    loss = gc.sum(hs * hs, name="loss")
+    rng = np.random.default_rng(0)
+    feed = {"xs": rng.normal(size=(5, 2, 3)), "h0": rng.normal(size=(2, 4)), "Wx": rng.normal(size=(3, 4)) * 0.3,
+            "Wh": rng.normal(size=(4, 4)) * 0.3}
+    report = gc.check_gradients(loss, [Wx, Wh], feed, localize=True)
+    assert report.ok and report.faulty == []
+    assert any("several outputs" in (n.reason or "") for n in report.nodes)

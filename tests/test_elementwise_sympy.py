@@ -17,13 +17,7 @@ z, a, b = sp.symbols("z a b")
 ACTIVATION_NAMES = [name for name, *_ in ACTIVATIONS]
 
 
-@pytest.fixture(autouse=True)
-def _forget_user_ops():
-    """Ops a test defines are removed afterwards (the registry is process-wide)."""
-    before = dict(OPS)
-    yield
-    OPS.clear()
-    OPS.update(before)
+pytestmark = pytest.mark.usefixtures("forget_user_ops")
 
 
 def unary(op, x_shape=(4, 3), dtype="float64"):

@@ -6,7 +6,6 @@ import pytest
 import sympy as sp
 
 import graphcomp as gc
-from graphcomp.op import OPS
 
 from founding import build, feed
 
@@ -15,12 +14,7 @@ GOLDEN = Path(__file__).parent / "golden"
 N, N_IN, N_HIDDEN, N_OUT = 7, 5, 4, 3
 
 
-@pytest.fixture(autouse=True)
-def _forget_user_ops():
-    before = dict(OPS)
-    yield
-    OPS.clear()
-    OPS.update(before)
+pytestmark = pytest.mark.usefixtures("forget_user_ops")
 
 
 def founding():
@@ -188,3 +182,33 @@ def test_evaluate_names_a_missing_value():
     del values["b2"]
     with pytest.raises(gc.FeedError, match="needs a value for 'b2'"):
         gc.derivative(loss, W1).evaluate(values)
+
+
+def _small_cnn():
+    g = gc.Graph("cnn")
+    x, y = g.input("x", (None, 1, 6, 6)), g.input("y", (None,), dtype="int64")
+    w, b, W = g.param("w", (2, 1, 3, 3)), g.param("b", (2,)), g.param("W", (8, 3))
+    h = gc.relu(gc.conv2d(x, w, b, padding=1), name="h")
+    s = gc.tanh(gc.flatten(gc.max_pool2d(h, 2))[:, :8] @ W, name="s")
+    return gc.cross_entropy(s, y, name="loss"), w, W
+
+
+def test_formulas_through_a_cnn_print_and_evaluate_what_has_a_numpy_form():
+    loss, w, W = _small_cnn()
+    d = gc.derivative(loss, w)
+    assert str(d).splitlines()[0] == "∂loss/∂w = conv2d_grad_weight(x, mul(∂loss/∂h, 𝟙[h > 0]))"
+    assert "h        = relu(add(conv2d(x, w), 𝟏reshape(b)))" in str(d)
+    rng = np.random.default_rng(5)
+    values = {"x": rng.normal(size=(4, 1, 6, 6)), "y": rng.integers(0, 3, 4), "w": rng.normal(size=(2, 1, 3, 3)),
+              "b": rng.normal(size=2), "W": rng.normal(size=(8, 3))}
+    with pytest.raises(gc.GraphError, match=r"cannot evaluate conv2d\(\.\.\.\): the op has no NumPy form"):
+        d.evaluate(values)
+    assert str(gc.derivative(loss, W).chain()).splitlines()[-1].endswith("∂loss/∂W = sliceᵀ·∂loss/∂matmul")
+
+
+def test_compiling_a_node_of_several_outputs_is_refused_clearly():
+    g = gc.Graph("split")
+    x = g.input("x", (4, 6))
+    a, b = gc.split(x, 2, axis=1)
+    with pytest.raises(gc.GraphError, match=r"\(split\) has several outputs: compile its parts"):
+        gc.compile(a.args[0])

@@ -159,6 +159,8 @@ def test_star_import_does_not_shadow_builtins():
 # graph.py imports viz only inside Graph._repr_svg_ (the notebook hook), so "viz" is not in its list.
 # io (graph files) sits on graph, op and symbolic; cli sits on top of everything.
 LAYERS = {
+    "files": ["errors", "shapes", "notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic",
+              "train", "check", "viz"],
     "errors": ["shapes", "notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train",
                "check", "viz", "io", "cli"],
     "shapes": ["notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train", "check",

@@ -5,7 +5,6 @@ import builtins
 import difflib
 import linecache
 import os
-import tempfile
 import traceback
 import types
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..collector import pausing
 from ..errors import FeedError, GraphError
+from ..files import atomic
 from ..graph import Tensor
 from ..op import OPS, Op
 from ..shapes import format_shape, is_anonymous, is_free
@@ -49,6 +49,10 @@ def compile(outputs: Tensor | Sequence[Tensor]) -> "Compiled":   # noqa: A001 - 
     single = isinstance(outputs, Tensor)
     outs = [outputs] if single else outputs
     graph = graph_of(outs)
+    for o in outs:
+        if OPS[o.op].several:
+            raise GraphError(f"{o.name!r} ({o.op}) has several outputs: compile its parts (its Tensors' "
+                             f"outputs) instead")
     nodes = needed(graph, [o.name for o in outs])
     fed = leaves(graph, nodes)
     name = namer()
@@ -361,18 +365,8 @@ class Generated:
             The path written, as a str.
         """
         path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graphcomp-", suffix=".py")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.source)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic(path, ".py", text=True) as f:
+            f.write(self.source)
         return path
 
 

@@ -104,7 +104,7 @@ class Expression(Op):
     @property
     def helpers(self):
         code = self._code
-        return {} if code.inline is not None else {code.function.name: code.function}
+        return code.helpers if code.inline is not None else {**code.helpers, code.function.name: code.function}
 
     @property
     def helper_names(self):
@@ -187,8 +187,9 @@ class _Code:
         checked(op.expr, rewritten, op.symbols, {c: v if v else 0.5 for c, v in op.constants.items()})
         self.params = tuple(names[s] for s in op.symbols)
         doc = f"{op.name}({', '.join(map(str, op.symbols))}) = {op.expr}"
-        self.function, self.imports = printing.function(
+        self.function, printed = printing.function(
             op.helper, rewritten, (*self.params, *(names[c] for c in op.constants)), names, op.symbols, doc)
+        self.imports, self.helpers = printed.imports, printed.helpers
         *shared, result = self.function.body
         self.inline = result.value if not shared and _calls(result.value) <= 2 else None
 
@@ -203,10 +204,12 @@ def _suffix(op, i):
 
 
 def _calls(e):
-    if isinstance(e, printing.Call):
-        return 1 + sum(_calls(a) for a in e.args) + sum(_calls(v) for _, v in e.kwargs)
-    return sum(_calls(v) for v in vars(e).values() if hasattr(v, "__dataclass_fields__")) \
-        if hasattr(e, "__dataclass_fields__") else 0
+    """The number of calls in IR ``e``: a short result (two calls or fewer) is written inline."""
+    if isinstance(e, tuple):
+        return sum(_calls(x) for x in e)
+    if not hasattr(e, "__dataclass_fields__"):
+        return 0
+    return isinstance(e, Call) + sum(_calls(v) for v in vars(e).values())
 
 
 def _substitute(e, values):

@@ -101,7 +101,7 @@ class Formula:
         """The same formula with named intermediates substituted: ``levels`` times, or all."""
         expr, left = self.folded, dict(self.definitions)
         k = 0
-        while (levels is None or k < levels) and expr.free_symbols & set(left) | _matrix_symbols(expr) & set(left):
+        while (levels is None or k < levels) and (expr.free_symbols | _matrix_symbols(expr)) & left.keys():
             expr = expr.xreplace(left).doit(deep=True)
             k += 1
         return Formula(self.name, expr, _reachable(expr, left), self._renderer, self._y, self._wrt)
@@ -260,9 +260,13 @@ def _gradient_name(y, x):
 _COMPOUND = (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.Add)
 
 
-def _terms(e):
-    """The terms of a sum in the order they were written, subtractions last."""
-    return sorted(e.args, key=lambda t: t.could_extract_minus_sign())
+def _sum(printer, e, minus):
+    """A matrix sum printed term by term, subtractions last and written with ``minus``."""
+    terms = [printer._print(t) for t in sorted(e.args, key=lambda t: t.could_extract_minus_sign())]
+    out = terms[0]
+    for t in terms[1:]:
+        out += f"{minus}{t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
+    return out
 
 
 class Text(StrPrinter):
@@ -290,11 +294,7 @@ class Text(StrPrinter):
         return f"{self.parenthesize(scalars, PRECEDENCE['Mul'])}·{body}"
 
     def _print_MatAdd(self, e):
-        terms = [self._print(t) for t in _terms(e)]
-        out = terms[0]
-        for t in terms[1:]:
-            out += f" − {t[1:]}" if t.startswith("-") else f" + {t}"
-        return out
+        return _sum(self, e, " − ")
 
     def _print_HadamardProduct(self, e):
         return " ⊙ ".join(self._factor(a) for a in e.args)
@@ -323,11 +323,7 @@ class Latex(LatexPrinter):
             self.parenthesize(e, PRECEDENCE["Mul"])
 
     def _print_MatAdd(self, e):
-        terms = [self._print(t) for t in _terms(e)]
-        out = terms[0]
-        for t in terms[1:]:
-            out += f" - {t[1:].lstrip()}" if t.startswith("-") else f" + {t}"
-        return out
+        return _sum(self, e, " - ")
 
     def _print_Symbol(self, e, style="plain"):
         return self._settings["symbol_names"].get(e) or super()._print_Symbol(e, style)
@@ -348,6 +344,8 @@ def evaluate(e, values):
     if e in values:
         return values[e]
     if isinstance(e, notation.Notation):
+        if isinstance(e, (notation.Apply, notation.Of)) and e.name not in notation.NUMERIC:
+            raise GraphError(f"cannot evaluate {e.name}(...): the op has no NumPy form in notation.NUMERIC")
         out = e.numeric(*(evaluate(a, values) for a in e.operands))
         if getattr(e, "is_Matrix", False):       # NumPy's (k,) is the notation's 1 × k row
             shape = tuple(int(evaluate(d, values)) for d in e.shape)
@@ -453,9 +451,8 @@ class Chain:
 
 
 def _symbol(name, shape):
-    """A symbol called ``name`` of a graphcomp ``shape`` (sympy dims): a matrix symbol unless a scalar."""
-    shape = notation.dims(shape)
-    return sp.MatrixSymbol(name, *shape) if shape else sp.Symbol(name)
+    """A symbol called ``name`` of a graphcomp ``shape`` (sympy dims)."""
+    return notation.symbol(name, shape)
 
 
 class ChainRow:

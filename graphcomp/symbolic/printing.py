@@ -10,6 +10,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 
 from ..codegen.ir import Assign, Attr, BinOp, Call, Const, FunctionDef, Name, Return, UnOp, np_call
 from ..errors import OpError
+from ..ops.elementwise import SIGMOID
 from .functions import sigmoid, softplus
 
 _UFUNCS = {sp.exp: "exp", sp.log: "log", sp.sin: "sin", sp.cos: "cos", sp.tan: "tan", sp.tanh: "tanh",
@@ -32,6 +33,7 @@ class ToIR:
         self.names = names
         self.arrays = set(arrays)
         self.imports = set()
+        self.helpers = {}      # module-level helpers the expression calls
 
     def __call__(self, e):
         if e in self.names:
@@ -98,8 +100,9 @@ class ToIR:
             return BinOp("**", self(base), Const(int(power)))
         return BinOp("**", self(base), self(power))
 
-    def _sigmoid(self, e):           # exp(-log(1 + exp(-a))): no overflow for any a
-        return np_call("exp", UnOp("-", np_call("logaddexp", Const(0), self(-e.args[0]))))
+    def _sigmoid(self, e):           # the sigmoid op's own helper: no overflow for any a
+        self.helpers["_sigmoid"] = SIGMOID
+        return Call(Name("_sigmoid"), (self(e.args[0]),))
 
     def _softplus(self, e):
         return np_call("logaddexp", Const(0), self(e.args[0]))
@@ -143,9 +146,9 @@ class ToIR:
 
 
 def function(name, expr, params, names, arrays, doc):
-    """A helper FunctionDef computing ``expr`` (shared subexpressions via ``sympy.cse``) and the
-    modules it imports; ``params`` are its parameter names, ``names`` maps symbols to them,
-    ``arrays`` are the symbols that stand for arrays."""
+    """A helper FunctionDef computing ``expr`` (shared subexpressions via ``sympy.cse``), and the
+    ToIR that printed it (its ``imports`` and ``helpers``); ``params`` are its parameter names,
+    ``names`` maps symbols to them, ``arrays`` are the symbols that stand for arrays."""
     to_ir = ToIR({s: Name(n) for s, n in names.items()}, arrays)
     taken = {str(s) for s in expr.free_symbols} | set(names.values())
     temps = (sp.Symbol(n) for n in (f"t{i}" for i in range(10**6)) if n not in taken)
@@ -154,4 +157,4 @@ def function(name, expr, params, names, arrays, doc):
     for symbol, value in shared:
         body.append(Assign(Name(symbol.name), to_ir(value)))
         to_ir.names[symbol] = Name(symbol.name)
-    return FunctionDef(name, tuple(params), (*body, Return(to_ir(result))), doc), to_ir.imports
+    return FunctionDef(name, tuple(params), (*body, Return(to_ir(result))), doc), to_ir

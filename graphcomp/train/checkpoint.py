@@ -8,13 +8,13 @@ Layout of the file (a plain ``.npz``, readable with ``np.load``, no pickles):
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..files import atomic
 from ..shapes import format_shape
 from .history import History
 
@@ -57,35 +57,9 @@ def save_checkpoint(path, params: Mapping, state: Mapping | None = None, history
     for name, column in History(history or {}).items():
         arrays[f"history:{name}"] = np.array(column, dtype=np.float64)
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".graphcomp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    _sync_directory(os.path.dirname(os.path.abspath(path)))
+    with atomic(path, ".npz") as f:
+        np.savez(f, **arrays)
     return path
-
-
-def _sync_directory(directory):
-    """Flush the rename to disk where the OS allows opening a directory (POSIX)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path, step) -> tuple[dict, dict, History]:
