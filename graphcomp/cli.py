@@ -9,10 +9,10 @@ traceback unless ``--debug`` is given. See docs/cli.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import sys
-import tempfile
 import zipfile
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy as np
 from . import __version__, compile, compile_training, derivative, fit, grad, init, optim, render, to_dot
 from . import check_gradients, load_graph, save_graph
 from .errors import GraphError
+from .files import atomic
 from .viz import RenderError
 from .graph import Graph
 from .ops import add, log_softmax, nll_loss, relu
@@ -205,29 +206,23 @@ def _emit(source, output):
 
 
 def _write_text(path, text):
-    _atomic(path, lambda f: f.write(text.encode("utf-8")))
+    with _writing(path, text=True) as f:
+        f.write(text)
 
 
 def _write_npz(path, arrays):
-    _atomic(path, lambda f: np.savez(f, **arrays))
+    with _writing(path) as f:
+        np.savez(f, **arrays)
 
 
-def _atomic(path, write):
-    directory = os.path.dirname(os.path.abspath(path))
+@contextlib.contextmanager
+def _writing(path, text=False):
+    """``files.atomic``, with a directory that cannot be written to a Failure naming ``path``."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".graphcomp-")
+        with atomic(path, text=text) as f:
+            yield f
     except OSError as e:
         raise Failure(f"cannot write {path!r}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ---- the parser ----------------------------------------------------------------------------------

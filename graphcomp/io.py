@@ -1,4 +1,5 @@
-"""Graph files: a Graph as versioned JSON, loaded back fully validated; imports errors, shapes, graph, op, symbolic.
+"""Graph files: a Graph as versioned JSON, loaded back fully validated; imports errors, files, shapes, graph, op,
+symbolic.
 
 The format is generic over ops: a node is its op's registry key, its args,
 and its params encoded by *type* (numbers, strings, tuples, arrays, dtypes,
@@ -22,7 +23,6 @@ import math
 import numbers
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping
 
@@ -30,6 +30,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import GraphError, GraphFileError
+from .files import atomic
 from .graph import Graph
 from .op import OPS, Body
 from .shapes import format_shape, is_anonymous
@@ -105,9 +106,10 @@ def save_graph(graph: Graph, path, values: Mapping | None = None) -> str:
     side = None if values is None else os.path.splitext(os.path.basename(path))[0] + ".npz"
     text = _dumps(_document(graph, side))
     if arrays is not None:
-        _write(os.path.join(os.path.dirname(os.path.abspath(path)), side),
-               lambda f: np.savez(f, **arrays), ".npz")
-    _write(path, lambda f: f.write(text.encode("ascii")), ".json")
+        with atomic(os.path.join(os.path.dirname(os.path.abspath(path)), side), ".npz") as f:
+            np.savez(f, **arrays)
+    with atomic(path, ".json", text=True) as f:
+        f.write(text)
     return path
 
 
@@ -133,21 +135,6 @@ def _dumps(doc):
              " ]}" + ("," if "values" in doc else ""),
              *([f' "values": {one(doc["values"])}'] if "values" in doc else []), "}"]
     return "\n".join(lines) + "\n"
-
-
-def _write(path, write, suffix):
-    """Write a file atomically with the mode a new file gets (0o666 less the umask)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".graphcomp-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _encode_graph(graph):

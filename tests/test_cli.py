@@ -53,6 +53,7 @@ def test_check_passes_and_prints_the_table(demo, capsys):
     assert code == 0 and "all gradients match" in out
 
 
+@pytest.mark.usefixtures("forget_user_ops")
 def test_check_exits_1_on_a_mismatch(demo, tmp_path, capsys):
     # a sympy op whose given derivative is wrong: the file is fine, the gradient is not
     import sympy as sp

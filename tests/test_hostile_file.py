@@ -71,6 +71,7 @@ def hostile_file(tmp_path, marker):
     return tmp_path / "hostile.json", loss.name, [w.name for w in weights], [t.name for t in grads], hess.name
 
 
+@pytest.mark.usefixtures("forget_user_ops")
 def test_a_hostile_graph_file_loads_compiles_renders_and_runs_nothing_it_holds(tmp_path):
     marker = tmp_path / "pwned"
     path, loss_name, weight_names, grad_names, hess_name = hostile_file(tmp_path, marker)

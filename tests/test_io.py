@@ -107,6 +107,7 @@ def sympy_ops():
     return loss, [x, w]
 
 
+@pytest.mark.usefixtures("forget_user_ops")
 @pytest.mark.parametrize("example", [cnn, lstm, jacobian_and_hessian, sympy_ops])
 def test_example_graphs_with_gradients_round_trip(example, tmp_path):
     loss, params = example()
@@ -114,6 +115,7 @@ def test_example_graphs_with_gradients_round_trip(example, tmp_path):
     same_source(outputs, tmp_path)
 
 
+@pytest.mark.usefixtures("forget_user_ops")
 def test_user_ops_are_defined_again_in_a_fresh_registry(tmp_path):
     loss, params = sympy_ops()
     grads = gc.grad(loss, params)
@@ -127,6 +129,7 @@ def test_user_ops_are_defined_again_in_a_fresh_registry(tmp_path):
         OPS.update(removed)
 
 
+@pytest.mark.usefixtures("forget_user_ops")
 def test_a_different_definition_under_the_same_name_is_refused(tmp_path):
     z = sp.Symbol("z")
     f = gc.elementwise("file_clash", sp.sin(z) * z)

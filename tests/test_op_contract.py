@@ -160,7 +160,7 @@ def test_star_import_does_not_shadow_builtins():
 # io (graph files) sits on graph, op and symbolic; cli sits on top of everything.
 LAYERS = {
     "files": ["errors", "shapes", "notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic",
-              "train", "check", "viz"],
+              "train", "check", "viz", "io", "cli"],
     "errors": ["shapes", "notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train",
                "check", "viz", "io", "cli"],
     "shapes": ["notation", "graph", "op", "ops", "autodiff", "derivatives", "codegen", "symbolic", "train", "check",
