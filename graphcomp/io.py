@@ -46,6 +46,7 @@ NODE_DTYPES = DTYPES + ("object",)
 INLINE = 64              # arrays of up to this many entries (all finite) are written as JSON lists
 _ANONYMOUS = re.compile(r"\?[0-9]{1,9}")
 _FIELD = re.compile(r"field '([^']*)'((?:\[[0-9]+\]|\.\w+)+)")
+_FIELDS = re.compile(r"field '([^']*)', field '([^']*)'")
 _TAGS = ("float", "list", "array", "scalar", "dtype", "body")
 
 
@@ -337,6 +338,7 @@ class _Reader:
 
     def fail(self, where, problem):
         where = _FIELD.sub(r"field '\1\2'", where)    # field 'shape'[0] -> field 'shape[0]'
+        where = _FIELDS.sub(r"field '\1.\2'", where)  # field 'params.body.graph', field 'dtype' -> one field
         if len(problem) > 1_000:        # (a 100k-character name quoted by an op's message)
             problem = problem[:999] + "\u2026"
         raise GraphFileError(f"graph file {self.label}: {where}: {problem}")
@@ -668,11 +670,15 @@ class _Reader:
         self.fields(spec, where, ("graph", "inputs", "output", "doc"))
         graph = self.check_graph(spec["graph"], f"{where}.graph", depth + 1)
         names = {n.name for n in graph.nodes}
+        leaves = [n.name for n in graph.nodes if n.op in OPS and OPS[n.op].leaf]
         inputs = []
         for k, n in enumerate(self.listing(spec["inputs"], f"{where}.inputs")):
-            if not isinstance(n, str) or n not in names:
-                self.fail(f"{where}.inputs[{k}]", f"{_short(n)} is not a node of the body")
+            if not isinstance(n, str) or n not in leaves or n in inputs:
+                self.fail(f"{where}.inputs[{k}]", f"{_short(n)} is not a leaf of the body listed once")
             inputs.append(n)
+        missing = [n for n in leaves if n not in inputs]
+        if missing:      # its generated function would read a name nothing gives it
+            self.fail(f"{where}.inputs", f"the body's leaf {_short(missing[0])} is not among its inputs")
         output = spec["output"]
         for n in output if isinstance(output, list) else [output]:
             if not isinstance(n, str) or n not in names:

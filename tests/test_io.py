@@ -420,3 +420,19 @@ def test_graph_file_md_excerpt_is_current(tmp_path):
     excerpt = re.search(r"```json\n(.*?)```", page, re.S).group(1)
     nodes = [line.rstrip(",") for line in excerpt.splitlines() if line.startswith('  {"name"')]
     assert len(nodes) == 5 and all(n in lines or n + "," in lines for n in nodes)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda b: b["inputs"].pop(), r"field 'params.body.body.inputs': the body's leaf .* is not among its inputs"),
+    (lambda b: b["inputs"].append(b["output"]), r"field 'params.body.body.inputs\[\d+\]': .* is not a leaf of the body"),
+    (lambda b: b["inputs"].append(b["inputs"][0]), r"is not a leaf of the body listed once"),
+    (lambda b: b.update(output="nowhere"), r"field 'params.body.body.output': 'nowhere' is not a node of the body"),
+    (lambda b: b["graph"].update(dtype="int8"), r"field 'params.body.body.graph.dtype': expected a dtype name"),
+], ids=["missing input", "computed input", "input twice", "output", "dtype"])
+def test_bad_loop_bodies_are_named(change, message):
+    hess, _ = jacobian_and_hessian()
+    doc = json.loads(gc.io._dumps(gc.io._document(hess.graph)))
+    node = next(n for n in doc["graph"]["nodes"] if n["op"] == "map")
+    change(node["params"]["body"]["body"])
+    with pytest.raises(gc.GraphFileError, match=message):
+        loads(json.dumps(doc))
