@@ -7,7 +7,7 @@ The ``ci`` profile (the default) runs a few derandomized examples; a long hunt i
 import json
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import founding
@@ -71,7 +71,6 @@ def test_free_dim_graphs_keep_their_gradients_through_a_file(case):
 
 @given(st.lists(st.tuples(st.integers(0, len(TEXT) - 1), st.integers(0, 3), st.text(max_size=3)), min_size=1,
                 max_size=4))
-@settings(max_examples=60)
 def test_mutated_files_raise_graph_file_errors_only(edits):
     text = TEXT
     for at, cut, insert in edits:
@@ -104,3 +103,46 @@ def test_a_valid_mutation_still_round_trips():
         node["args"] = ["features" if a == "x" else a for a in node["args"]]
     g, _ = loads(json.dumps(doc))
     assert "features" in g and g["features"].shape == ("?0", 64)
+
+
+def rich_documents():
+    """The CNN, the LSTM scan and a Hessian's loop bodies with their gradients: (document, outputs)."""
+    from test_io import cnn, jacobian_and_hessian, lstm
+    found = []
+    for example in (cnn, lstm, jacobian_and_hessian):
+        loss, params = example()
+        grads = gc.grad(gc.sum(loss), params)
+        found.append((json.loads(gc.io._dumps(gc.io._document(loss.graph))), [loss.name, *(t.name for t in grads)]))
+    return found
+
+
+RICH = rich_documents()
+JUNK = st.sampled_from([None, True, False, 0, 1, 2, -1, 1.5, "x", "same", "sum", "stack", [], {}, [1, 2], [0],
+                        [[1, 1], [1, 1]], "?0", 2 ** 40, {"float": "nan"}, -0.0, [2, 2], [-1], "float64", "int64"])
+
+
+def places(value, setter):
+    """Setters for a param value and each part of it (not inside arrays and loop bodies)."""
+    yield setter
+    if isinstance(value, list):
+        for k, v in enumerate(value):
+            yield from places(v, lambda new, value=value, k=k: value.__setitem__(k, new))
+    elif isinstance(value, dict) and not {"array", "body", "scalar"} & set(value):
+        for k, v in value.items():
+            yield from places(v, lambda new, value=value, k=k: value.__setitem__(k, new))
+
+
+@given(st.integers(0, len(RICH) - 1), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6), JUNK)
+def test_junk_params_are_refused_or_compile_and_run_with_graphcomp_errors_only(which, at, part, junk):
+    doc, outputs = RICH[which]
+    doc = json.loads(json.dumps(doc))
+    nodes = [n for n in doc["graph"]["nodes"] if n["params"] and n["op"] not in ("input", "param")]
+    params = nodes[at % len(nodes)]["params"]
+    setters = [s for k, v in params.items() for s in places(v, lambda new, k=k: params.__setitem__(k, new))]
+    setters[part % len(setters)](junk)
+    try:
+        g, _ = loads(json.dumps(doc))
+        f = gc.compile([g[o] for o in outputs])
+        f(**{k: np.ones(tuple(d if isinstance(d, int) else 2 for d in g[k].shape), g[k].dtype) for k in f.inputs})
+    except gc.GraphError:
+        pass

@@ -158,6 +158,10 @@ class Unslice(Op):
     public = False
     helpers = {"_unslice": _UNSLICE}
 
+    def normalize(self, x, like, *, index):
+        # NOTE: slice's VJP builds it; a graph file may hold any index, so it is checked
+        return {"index": _normalize_index(index, like.shape)}
+
     def infer(self, x, like, *, index):
         return like.shape, x.dtype
 
@@ -399,6 +403,10 @@ class Untake(Op):
     name = "untake"
     public = False
     helpers = {"_untake": _UNTAKE}
+
+    def normalize(self, x, indices, like, *, axis):
+        # NOTE: take's VJP builds it; a graph file may hold any axis, so it is checked
+        return {"axis": _axis(axis, like.ndim, "untake")}
 
     def infer(self, x, indices, like, *, axis):
         return like.shape, x.dtype
