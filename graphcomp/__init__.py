@@ -12,8 +12,9 @@ from .check import GradientReport, check_gradients
 from .codegen.compiled import Compiled, compile
 from .derivatives import hessian, hvp, jacobian, jvp
 from .errors import (CheckpointError, DivergenceError, DTypeError, FeedError, GradientError, GraphError,
-                     NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
+                     GraphFileError, NameConflictError, OpError, ShapeError, TrainingError, UnknownNodeError)
 from .graph import Graph, Tensor
+from .io import load_graph, save_graph
 from .ops import *  # noqa: F401,F403 - the op functions are the public API
 from .scan import scan
 from .symbolic import FUNCTIONS as _ACTIVATIONS
@@ -28,9 +29,9 @@ globals().update(_ACTIVATIONS)
 
 __all__ = [name for name in sorted(
     ["CheckpointError", "Compiled", "DTypeError", "DivergenceError", "EarlyStopping", "FeedError", "Formula",
-     "GradientError", "GradientReport", "Graph", "GraphError", "History", "NameConflictError", "OpError",
-     "OptimizerStep", "RenderError", "ShapeError", "Tensor", "TrainingError", "TrainingStep", "UnknownNodeError",
-     "check_gradients", "compile", "compile_training", "derivative", "elementwise", "fit", "grad", "hessian", "hvp",
-     "init", "jacobian", "jvp", "load_checkpoint", "optim", "render", "save_checkpoint", "scan", "to_dot", *ops.__all__,
-     *_ACTIVATIONS])
+     "GradientError", "GradientReport", "Graph", "GraphError", "GraphFileError", "History", "NameConflictError",
+     "OpError", "OptimizerStep", "RenderError", "ShapeError", "Tensor", "TrainingError", "TrainingStep",
+     "UnknownNodeError", "check_gradients", "compile", "compile_training", "derivative", "elementwise", "fit", "grad",
+     "hessian", "hvp", "init", "jacobian", "jvp", "load_checkpoint", "load_graph", "optim", "render",
+     "save_checkpoint", "save_graph", "scan", "to_dot", *ops.__all__, *_ACTIVATIONS])
     if not hasattr(builtins, name)]

@@ -22,10 +22,10 @@ import numpy as np
 from .autodiff import grad, reverse
 from .codegen.ir import Loop
 from .collector import pausing
-from .errors import GradientError, GraphError, ShapeError
+from .errors import GradientError, GraphError, OpError, ShapeError
 from .graph import F, Graph, Tensor, TensorLike
 from .op import OPS, Body, Op, register
-from .shapes import dims_compatible, format_shape, is_free
+from .shapes import dims_compatible, format_shape, is_free, is_int
 
 
 @pausing
@@ -154,6 +154,16 @@ class Map(Op):
     """
     name = "map"
     public = False
+
+    def normalize(self, *args, body, count, reduce):
+        # NOTE: jacobian builds it; a graph file may hold any params, so they are checked
+        if not isinstance(body, Body) or len(body.inputs) != len(args) + 1 or not isinstance(body.output, str):
+            raise OpError(f"body must be a loop body of the index and {len(args)} args and one output, got {body!r}")
+        if not is_int(count) or count < (1 if reduce == "sum" else 0):   # (the code of an empty sum is a 0, no array)
+            raise OpError(f"count must be an int >= 0 (>= 1 to sum), got {count!r}")
+        if reduce not in ("stack", "sum"):
+            raise OpError(f"reduce must be 'stack' or 'sum', got {reduce!r}")
+        return {"body": body, "count": count, "reduce": reduce}
 
     def infer(self, *args, body, count, reduce):
         out = body.graph[body.output]

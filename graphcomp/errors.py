@@ -46,3 +46,7 @@ class CheckpointError(TrainingError):
 
 class DivergenceError(TrainingError):
     """The loss became NaN or Inf during ``fit``; ``.epoch``, ``.step`` and ``.history`` say when."""
+
+
+class GraphFileError(GraphError, ValueError):
+    """A graph file cannot be read or is not valid; the message names the node and field at fault."""

@@ -27,11 +27,11 @@ import numpy as np
 from . import autodiff
 from .codegen.ir import Scan as ScanLoop
 from .collector import pausing
-from .errors import DTypeError, GraphError, ShapeError
+from .errors import DTypeError, GraphError, OpError, ShapeError
 from .graph import F, Graph, Tensor
 from .op import OPS, Body, Op, register
 from .ops.structure import parts
-from .shapes import dims_compatible, format_shape
+from .shapes import dims_compatible, format_shape, is_int
 
 
 @register
@@ -44,6 +44,19 @@ class Scan(Op):
     name = "scan"
     public = False
     several = True
+
+    def normalize(self, *args, body, carries, xs, reverse, history):
+        # NOTE: gc.scan and its VJP build these; a graph file may hold any params, so they are checked
+        if not (is_int(carries) and is_int(xs) and carries >= 0 and xs >= 1 and carries + xs <= len(args)):
+            raise OpError(f"carries and xs must be ints (>= 0, >= 1) counting the first of the {len(args)} args, "
+                          f"got {carries!r} and {xs!r}")
+        if not isinstance(body, Body) or len(body.inputs) != len(args) or not isinstance(body.output, tuple) \
+                or len(body.output) < carries:
+            raise OpError(f"body must be a loop body of the {len(args)} args returning at least the {carries} "
+                          f"carries, got {body!r}")
+        if not isinstance(reverse, bool) or not isinstance(history, bool):
+            raise OpError(f"reverse and history must be True or False, got {reverse!r} and {history!r}")
+        return {"body": body, "carries": carries, "xs": xs, "reverse": reverse, "history": history}
 
     def infer(self, *args, body, carries, xs, reverse, history):
         init, seqs = args[:carries], args[carries:carries + xs]

@@ -3,7 +3,8 @@
 - ``ci`` (default): derandomized, no example database, 30 examples per property:
   the same examples on every run, so a pass is a pass.
 - ``fuzz``: random seeds, 1,000 examples per property, for a local hunt:
-  ``HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests/test_properties.py``.
+  ``HYPOTHESIS_PROFILE=fuzz .venv/bin/python -m pytest tests/test_properties.py`` (or
+  ``--hypothesis-profile=fuzz``; tests/test_io_fuzz.py fuzzes graph files and feeds).
 """
 import os
 

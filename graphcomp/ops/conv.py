@@ -184,6 +184,18 @@ def _conv_params(kernel, stride, padding, dilation, groups):
             "groups": int(groups)}
 
 
+def _fits_conv(ct, size, kernel, stride, padding, dilation, what):
+    """ShapeError unless ``ct`` has the spatial dims conv2d gives an input of ``size`` (a conv's VJP op
+    from a graph file may hold any params)."""
+    if ct.ndim != 4 or len(size) != 2 or len(kernel) != 2:
+        raise ShapeError(f"{what}: expected a 4-d cotangent and 2-d size and kernel, got {format_shape(ct.shape)}, "
+                         f"{size!r} and {kernel!r}")
+    out = tuple(_out_size(size[i], kernel[i], stride[i], padding[i], dilation[i], what) for i in range(2))
+    if any(not is_free(d) and d != o for d, o in zip(ct.shape[2:], out)):
+        raise ShapeError(f"{what}: the cotangent {format_shape(ct.shape)} does not fit a conv2d output of spatial "
+                         f"size {out}")
+
+
 def _conv_shape(x, w, stride, padding, dilation, groups):
     """The output shape of conv2d(x, w); ShapeError naming the numbers that do not fit."""
     _image(x, "conv2d")
@@ -246,7 +258,13 @@ class Conv2dGradInput(Op):
     public = False
     helpers = {"_conv2d_grad_input": _CONV2D_GRAD_INPUT}
 
+    def normalize(self, ct, w, *, size, stride, padding, dilation, groups):
+        # NOTE: conv2d's VJP builds these params; a graph file may hold any, so they are checked like conv2d's
+        kernel = w.shape[2:] if w.ndim == 4 and not any(map(is_free, w.shape[2:])) else (1, 1)
+        return {"size": _pair(size, "size", 0), **_conv_params(kernel, stride, padding, dilation, groups)}
+
     def infer(self, ct, w, *, size, stride, padding, dilation, groups):
+        _fits_conv(ct, size, w.shape[2:], stride, padding, dilation, "conv2d_grad_input")
         return (ct.shape[0], w.shape[1] * groups) + tuple(size), result_dtype(ct, w)
 
     def emit(self, ct, w, *, size, stride, padding, dilation, groups):
@@ -264,7 +282,12 @@ class Conv2dGradWeight(Op):
     public = False
     helpers = {"_windows": _WINDOWS, "_conv2d_grad_weight": _CONV2D_GRAD_WEIGHT}
 
+    def normalize(self, x, ct, *, kernel, stride, padding, dilation, groups):
+        kernel = _pair(kernel, "kernel", 1)
+        return {"kernel": kernel, **_conv_params(kernel, stride, padding, dilation, groups)}
+
     def infer(self, x, ct, *, kernel, stride, padding, dilation, groups):
+        _fits_conv(ct, x.shape[2:], kernel, stride, padding, dilation, "conv2d_grad_weight")
         return (ct.shape[1], x.shape[1] // groups) + tuple(kernel), result_dtype(x, ct)
 
     def emit(self, x, ct, *, kernel, stride, padding, dilation, groups):

@@ -4,9 +4,10 @@ import math
 import numpy as np
 
 from ..codegen.ir import Attr, Call, Const, Index, Name, np_attr, np_call
-from ..errors import DTypeError
-from ..graph import F
+from ..errors import DTypeError, ShapeError
+from ..graph import F, dtype_name
 from ..op import Op, no_gradient, register
+from ..shapes import is_int
 
 _UNROW = '''
 def _unrow(ct, i, like):
@@ -28,6 +29,14 @@ class Unit(Op):
     name = "unit"
     public = False
     vjp = no_gradient
+
+    def normalize(self, i, *, shape, dtype):
+        # NOTE: jacobian builds it; a graph file may hold any params, so they are checked
+        if not isinstance(shape, tuple) or not all(is_int(d) and d >= 0 for d in shape):
+            raise ShapeError(f"shape must be a tuple of static dims, got {shape!r}")
+        if dtype_name(dtype, self.name) != dtype or np.dtype(dtype).kind != "f":
+            raise DTypeError(f"dtype must be a float dtype name, got {dtype!r}")
+        return {"shape": shape, "dtype": dtype}
 
     def infer(self, i, *, shape, dtype):
         require_index(i, self.name)

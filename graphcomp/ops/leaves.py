@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import notation
 from ..codegen.ir import Call, Const, np_attr, np_call
+from ..errors import DTypeError
 from ..op import Op, no_gradient, register
 
 
@@ -40,6 +41,22 @@ class Constant(Op):
 
     def weak(self, *, value, dtype):
         return not isinstance(value, np.ndarray)
+
+    def normalize(self, *, value, dtype):
+        # NOTE: Graph.constant keeps these together; a graph file is checked here, where the op is
+        python_scalar = isinstance(value, (bool, int, float))
+        if not python_scalar and not isinstance(value, np.ndarray):
+            raise DTypeError(f"value must be a Python number or bool or a NumPy array, got {type(value).__name__}")
+        found = np.asarray(value).dtype
+        try:
+            declared = np.dtype(dtype)
+        except TypeError:
+            raise DTypeError(f"param dtype {dtype!r} is not a NumPy dtype") from None
+        # a Python scalar is weakly typed: its dtype may be any of its kind (check.py's float32 literals)
+        fits = found.kind == declared.kind if python_scalar else found == declared
+        if found.kind not in "biuf" or not fits or declared.name != dtype:
+            raise DTypeError(f"value {value!r} is of dtype {found}, but param dtype says {dtype!r}")
+        return {"value": value, "dtype": dtype}
 
     def infer(self, *, value, dtype):
         return np.shape(value), dtype

@@ -5,7 +5,7 @@ from .. import notation
 from ..codegen.ir import Attr, BinOp, Call, Const, Index, Name, Tuple, UnOp, np_attr, np_call
 from ..errors import DTypeError, OpError, ShapeError
 from ..graph import F, dtype_name
-from ..op import Op, no_gradient, register, require_float, result_dtype
+from ..op import OPS, Op, no_gradient, register, require_float, result_dtype
 from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_int, normalize_axes
 from .reduce import count
 
@@ -189,6 +189,10 @@ class NllGrad(ReadsLabels):
 
     def math(self, shapes, labels, scale, *, depth, dtype):
         return -notation.mul(shapes[0], notation.apply("one_hot", shapes[0], labels, depth=depth), scale)
+
+    def normalize(self, labels, scale, *, depth, dtype):
+        # NOTE: nll_loss's VJP builds it; a graph file may hold any params, so they are checked like one_hot's
+        return OPS["one_hot"].normalize(labels, depth=depth, dtype=dtype)
 
     def infer(self, labels, scale, *, depth, dtype):
         return labels.shape + (depth,), dtype

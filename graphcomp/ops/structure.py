@@ -72,6 +72,9 @@ def parts(node):
 def _normalize_index(index, shape):
     """``x[index]`` as one entry per leading axis: an int, or ``(start, stop, step)``."""
     items = index if isinstance(index, tuple) else (index,)
+    # NOTE: an entry already normalized, (start, stop, step), is that slice: normalizing twice (a graph file
+    # re-applies saved params) changes nothing
+    items = tuple(slice(*i) if isinstance(i, tuple) and len(i) == 3 else i for i in items)
     if sum(i is Ellipsis for i in items) > 1:
         raise ShapeError(f"index {index!r} has more than one ...")
     bad = [i for i in items if not (is_int(i) or isinstance(i, slice) or i is Ellipsis)]
@@ -154,6 +157,10 @@ class Unslice(Op):
     name = "unslice"
     public = False
     helpers = {"_unslice": _UNSLICE}
+
+    def normalize(self, x, like, *, index):
+        # NOTE: slice's VJP builds it; a graph file may hold any index, so it is checked
+        return {"index": _normalize_index(index, like.shape)}
 
     def infer(self, x, like, *, index):
         return like.shape, x.dtype
@@ -396,6 +403,10 @@ class Untake(Op):
     name = "untake"
     public = False
     helpers = {"_untake": _UNTAKE}
+
+    def normalize(self, x, indices, like, *, axis):
+        # NOTE: take's VJP builds it; a graph file may hold any axis, so it is checked
+        return {"axis": _axis(axis, like.ndim, "untake")}
 
     def infer(self, x, indices, like, *, axis):
         return like.shape, x.dtype

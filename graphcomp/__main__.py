@@ -1,0 +1,4 @@
+"""``python -m graphcomp``: the command line (see ``cli``)."""
+from .cli import run
+
+run()
