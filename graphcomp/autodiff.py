@@ -1,4 +1,5 @@
-"""Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops, shapes."""
+"""Reverse-mode differentiation: ``grad`` adds gradient nodes built from ordinary ops; imports graph, op, ops,
+shapes."""
 from __future__ import annotations
 
 from collections.abc import Sequence

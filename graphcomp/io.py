@@ -219,7 +219,7 @@ def _op_definitions(graph):
                               "doc": op.__doc__}
 
     def visit(g):
-        for n, attrs in g.nx.nodes(data=True):
+        for _, attrs in g.nx.nodes(data=True):
             op = OPS.get(attrs["op"])
             if isinstance(op, Expression):
                 add(op)

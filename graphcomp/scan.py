@@ -1,4 +1,5 @@
-"""scan: a loop over time steps with carried state, one node with a body subgraph; imports graph, ops, autodiff, codegen.ir.
+"""scan: a loop over time steps with carried state, one node with a body subgraph; imports graph, ops,
+autodiff, codegen.ir.
 
 ``scan(body, init, xs)`` traces ``body`` once. It runs on stand-in inputs
 in the caller's graph, so the Tensors it closes over (weights) just work;

@@ -1,4 +1,5 @@
-"""Shared fixtures, and the Hypothesis profiles: deterministic by default (CI and the README's test command), longer randomized fuzzing on demand.
+"""Shared fixtures, and the Hypothesis profiles: deterministic by default (CI and the README's test
+command), longer randomized fuzzing on demand.
 
 - ``ci`` (default): derandomized, no example database, 30 examples per property:
   the same examples on every run, so a pass is a pass.

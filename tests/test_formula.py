@@ -102,9 +102,11 @@ def _scalar_cases():
     z = sp.Symbol("z")
     return [
         (lambda x, w, b: gc.tanh(w * x + b) ** 2, sp.tanh(w_ * x_ + b_) ** 2),
-        (lambda x, w, b: gc.exp(w * x) / (1 + w * w) - gc.log(b * b + 1), sp.exp(w_ * x_) / (1 + w_**2) - sp.log(b_**2 + 1)),
+        (lambda x, w, b: gc.exp(w * x) / (1 + w * w) - gc.log(b * b + 1),
+         sp.exp(w_ * x_) / (1 + w_**2) - sp.log(b_**2 + 1)),
         (lambda x, w, b: gc.sigmoid(w * x + b) * w, w_ / (1 + sp.exp(-(w_ * x_ + b_)))),
-        (lambda x, w, b: gc.softplus(w * x) + gc.sqrt(w * w + b * b), sp.log(1 + sp.exp(w_ * x_)) + sp.sqrt(w_**2 + b_**2)),
+        (lambda x, w, b: gc.softplus(w * x) + gc.sqrt(w * w + b * b),
+         sp.log(1 + sp.exp(w_ * x_)) + sp.sqrt(w_**2 + b_**2)),
         (lambda x, w, b: gc.elementwise("cubic", z**3 - 2 * z)(w - b) * x, ((w_ - b_) ** 3 - 2 * (w_ - b_)) * x_),
         (lambda x, w, b: gc.sin(w) * gc.cos(x * b), sp.sin(w_) * sp.cos(x_ * b_)),
     ]
@@ -212,3 +214,12 @@ def test_compiling_a_node_of_several_outputs_is_refused_clearly():
     a, b = gc.split(x, 2, axis=1)
     with pytest.raises(gc.GraphError, match=r"\(split\) has several outputs: compile its parts"):
         gc.compile(a.args[0])
+
+
+def test_hostile_names_stay_on_one_line_in_text():
+    g = gc.Graph("h")
+    x = g.param("a\nb\u202e", (2,))
+    loss = gc.sum(gc.tanh(x, name="h\\n"), name="loss")
+    text = str(gc.derivative(loss, x))
+    assert "∂loss/∂a\\nb\\u202e = " in text.splitlines()[0]
+    assert all("\n" not in line and "\u202e" not in line for line in text.splitlines())

@@ -1,4 +1,4 @@
-"""Element-wise ops with NumPy broadcasting; imports graph, op, shapes and codegen.ir."""
+"""Element-wise ops with NumPy broadcasting; imports graph, op, shapes, codegen.ir and notation."""
 import contextlib
 import numbers
 import operator
@@ -441,7 +441,8 @@ class Where(Elementwise):
     name = "where"
 
     def math(self, shapes, cond, a, b):
-        return notation.function("where", shapes[0], lambda c, t, f: sp.Piecewise((t, sp.Ne(c, 0)), (f, True)), cond, a, b)
+        return notation.function("where", shapes[0], lambda c, t, f: sp.Piecewise((t, sp.Ne(c, 0)), (f, True)),
+                                 cond, a, b)
 
     def infer(self, cond, a, b):
         if cond.dtype != "bool":

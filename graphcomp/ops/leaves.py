@@ -1,4 +1,4 @@
-"""Leaf ops (input, param, constant) and zeros; imports graph, op, codegen.ir."""
+"""Leaf ops (input, param, constant) and zeros; imports graph, op, codegen.ir, notation."""
 import numpy as np
 
 from .. import notation

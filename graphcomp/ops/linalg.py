@@ -1,4 +1,5 @@
-"""Matrix products and shape ops (transpose, reshape, broadcast, expand/squeeze); imports graph, op, shapes, codegen.ir."""
+"""Matrix products and shape ops (transpose, reshape, broadcast, expand/squeeze); imports graph, op, shapes,
+codegen.ir and notation."""
 import math
 
 import numpy as np

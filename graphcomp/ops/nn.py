@@ -1,4 +1,4 @@
-"""Neural-network ops: softmax, log_softmax and the losses; imports graph, op, shapes, codegen.ir."""
+"""Neural-network ops: softmax, log_softmax and the losses; imports graph, op, shapes, codegen.ir, notation."""
 import numpy as np
 
 from .. import notation

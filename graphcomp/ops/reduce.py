@@ -1,4 +1,5 @@
-"""Reductions over axes (sum, mean, max) and the element count they need; imports graph, op, shapes, codegen.ir."""
+"""Reductions over axes (sum, mean, max) and the element count they need; imports graph, op, shapes,
+codegen.ir, notation."""
 import math
 
 import numpy as np

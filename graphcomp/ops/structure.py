@@ -1,4 +1,5 @@
-"""Structure ops: parts of several outputs, slices, joins and splits, take, pad, clip; imports graph, op, shapes, codegen.ir.
+"""Structure ops: parts of several outputs, slices, joins and splits, take, pad, clip; imports graph, op,
+shapes, codegen.ir.
 
 Slices and pads are static (known when the graph is built). A dim that a
 slice, pad or concatenation changes becomes a new free dim when it was free

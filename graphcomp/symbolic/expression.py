@@ -18,7 +18,7 @@ import sympy as sp
 from .. import notation
 from ..codegen.ir import Call, Const, Name, np_attr, np_call
 from ..errors import DTypeError, OpError
-from ..graph import F, dtype_name, op_function
+from ..graph import dtype_name, op_function
 from ..op import OPS, Op, weak_value
 from ..shapes import broadcast_shapes
 from . import printing

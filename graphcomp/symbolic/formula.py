@@ -18,6 +18,7 @@ from sympy.printing.str import StrPrinter
 
 from .. import notation
 from ..autodiff import _sum_to, grad
+from ..codegen.names import printable
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
 from ..op import OPS
@@ -273,7 +274,10 @@ class Text(StrPrinter):
     """One-line text in textbook notation: ``xᵀ·(G ⊙ 𝟙[h > 0])``."""
 
     def _print_MatrixSymbol(self, e):
-        return e.name
+        return printable(e.name)
+
+    def _print_Symbol(self, e):
+        return printable(e.name)
 
     def _factor(self, e):
         return f"({self._print(e)})" if isinstance(e, _COMPOUND) else self.parenthesize(e, PRECEDENCE["Mul"])
@@ -406,7 +410,7 @@ class Chain:
                                        graph.unique_name("upstream"))
                 with graph.noting("chain table"):
                     cts = OPS[node.op].vjp(upstream, node, *node.args, **node.params)
-                    for pos, (arg, ct) in enumerate(zip(node.args, cts, strict=True)):
+                    for arg, ct in zip(node.args, cts, strict=True):
                         if ct is None or arg.name not in on_path:
                             continue
                         ct = _sum_to(ct, arg)
