@@ -6,8 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..autodiff import grad, reverse
-from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, fed_bounds, imports, module_doc, namer,
-                                specs)
+from ..codegen.compiled import RUN_ERRORS, Feeds, constants, fed_bounds, imports, module_doc, namer, specs
 from ..codegen.emit import Emitter, leaves, needed
 from ..codegen.ir import (Assign, AugAssign, Const, Dict, FunctionDef, Index, Module, Name, Return, Tuple, np_attr,
                           np_call)
@@ -17,6 +16,7 @@ from ..op import OPS
 from ..ops.nn import Loss
 from ..shapes import format_shape
 from .optim import CONSTANTS, LOCALS, LR, STEP, Optimizer
+from .passes import Passes
 
 # train_step(params, state, ...) and the module's own functions take these names
 _OWN = ("state", "init_state", "predict", "STATE", *CONSTANTS, *LOCALS)
@@ -144,7 +144,7 @@ def _classifier(graph, nodes, data):
     return found[0] if len(found) == 1 else (None, None)
 
 
-class OptimizerStep(Generated):
+class OptimizerStep(Passes):
     """Forward, backward, predict and an optimizer step of a loss (see ``compile_training``).
 
     Attributes: ``params`` and ``inputs`` (names), ``optimizer``, ``state_specs``
@@ -154,16 +154,13 @@ class OptimizerStep(Generated):
 
     def __init__(self, graph, source, lines, optimizer, params, data, state_specs, scores, labels, predict_args,
                  bounds):
-        super().__init__(graph, source, lines)
+        super().__init__(graph, source, lines, params, data, bounds)
         self.optimizer = optimizer
-        self.params = params
-        self.inputs = data
         self.state_specs = tuple(state_specs)
         self.scores = scores
         self.labels = labels
         held = set(params)
         self._updates = Feeds(graph, params + data, params=held, updated=True, bounds=bounds, state=state_specs)
-        self._forward = Feeds(graph, params + data, params=held, bounds=bounds)
         self._held = Feeds(graph, params, params=held, updated=True, state=state_specs)
         self._params = Feeds(graph, params, params=held, updated=True)
         self._data = Feeds(graph, data, bounds=bounds)
@@ -191,21 +188,6 @@ class OptimizerStep(Generated):
             return self._train_step(params, state, *values)
         except RUN_ERRORS as e:
             raise self._updates.explain(feeds, params) or self.failed(e) or e from e
-
-    def forward(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> tuple:
-        """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
-        values = self._forward.values(feeds, params)
-        try:
-            return self.module.forward(*values)
-        except RUN_ERRORS as e:
-            raise self._forward.explain(feeds, params) or self.failed(e) or e from e
-
-    def backward(self, cache: tuple) -> dict[str, np.ndarray]:
-        """Gradients from a forward cache, as a dict param name -> new array."""
-        try:
-            return dict(zip(self.params, self.module.backward(cache), strict=True))
-        except RUN_ERRORS as e:
-            raise self.failed(e) or e from e
 
     def predict(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> np.ndarray:
         """The classifier's scores (one row per example; arg-max is the class), by the forward pass only.

@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..autodiff import grad, reverse
-from ..codegen.compiled import (RUN_ERRORS, Feeds, Generated, constants, fed_bounds, graph_of, imports,
-                                module_doc, namer, specs)
+from ..codegen.compiled import (RUN_ERRORS, Feeds, constants, fed_bounds, graph_of, imports, module_doc, namer,
+                                specs)
 from ..codegen.emit import Emitter, leaves, needed
 from ..codegen.ir import Assign, AugAssign, Const, FunctionDef, Index, Module, Name, Return, Tuple
 from ..codegen.printer import NumpyPrinter
@@ -23,6 +23,7 @@ from ..graph import Tensor
 from ..op import OPS
 from .optim import Optimizer
 from .optimized import OptimizerStep, compile_optimized, learning_rate
+from .passes import Passes
 
 
 @pausing
@@ -130,31 +131,13 @@ def compile_training(loss: Tensor, params: Sequence[Tensor],
                         fed_bounds(graph, forward_nodes + backward_nodes + step_nodes))
 
 
-class TrainingStep(Generated):
+class TrainingStep(Passes):
     """Forward, backward and SGD step of a loss (see ``compile_training``)."""
 
     def __init__(self, graph, source, lines, params, data, bounds):
-        super().__init__(graph, source, lines)
-        self.params = params
-        self.inputs = data
-        self._feeds = Feeds(graph, params + data, params=set(params), bounds=bounds)
+        super().__init__(graph, source, lines, params, data, bounds)
         self._updates = Feeds(graph, params + data, params=set(params), updated=True, bounds=bounds)
         self._train_step = self.module.train_step
-
-    def forward(self, params: dict[str, np.ndarray], /, **feeds: ArrayLike) -> tuple:
-        """Run the forward pass. Returns ``(loss, cache)``; pass the cache to ``backward``."""
-        values = self._feeds.values(feeds, params)
-        try:
-            return self.module.forward(*values)
-        except RUN_ERRORS as e:
-            raise self._feeds.explain(feeds, params) or self.failed(e) or e from e
-
-    def backward(self, cache: tuple) -> dict[str, np.ndarray]:
-        """Gradients from a forward cache, as a dict param name -> new array."""
-        try:
-            return dict(zip(self.params, self.module.backward(cache), strict=True))
-        except RUN_ERRORS as e:
-            raise self.failed(e) or e from e
 
     def train_step(self, params: dict[str, np.ndarray], /, *, lr: float, **feeds: ArrayLike) -> float:
         """One SGD step: updates the arrays in ``params`` in place; returns the loss before it.
