@@ -14,14 +14,11 @@ per-round ratios.
 Usage: ``python benchmarks/bench_adam.py [--quick]``.
 """
 
-import argparse
 import math
-import platform
-import statistics
 import time
 
 import numpy as np
-from bench_train_step import DTYPES, SIZES, blas_description, copy_params, make_problem
+from bench_train_step import copy_params, make_problem, print_table
 
 import graphcomp as gc
 
@@ -158,28 +155,10 @@ def bench(n_in, n_hidden, n_out, batch, rounds, dtype, rng):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 rounds per configuration: a smoke run")
-    args = parser.parse_args()
-    rng = np.random.default_rng(0)
-
-    print(f"Python {platform.python_version()}, NumPy {np.__version__}, BLAS: {blas_description()}")
-    print(f"{'network':>15} {'batch':>5} {'dtype':>7} {'k':>5} {'graphcomp':>12} {'handwritten':>12} "
-          f"{'ratio':>6} {'round ratios q1-q3':>18}")
-    started = time.perf_counter()
-    for n_in, n_hidden, n_out, batch, rounds in SIZES:
-        for dtype in DTYPES:
-            pairs, k = bench(n_in, n_hidden, n_out, batch, 3 if args.quick else rounds, dtype, rng)
-            ours = statistics.median(a for a, _ in pairs)
-            theirs = statistics.median(b for _, b in pairs)
-            q1, _, q3 = np.percentile([a / b for a, b in pairs], [25, 50, 75])
-            network = f"{n_in}-{n_hidden}-{n_out}"
-            print(f"{network:>15} {batch:>5} {dtype:>7} {k:>5} {ours * 1e6:>10.1f}us {theirs * 1e6:>10.1f}us "
-                  f"{ours / theirs:>6.2f} {q1:>11.2f}-{q3:.2f}")
-    print("graphcomp: step.train_step(params, state, x=, y=), every value checked; handwritten: the careful")
-    print("step above. Medians of seconds per step over interleaved rounds of k steps; ratio: graphcomp /")
-    print("handwritten of those medians; q1-q3: quartiles of the per-round ratios.")
-    print(f"total {time.perf_counter() - started:.0f} s")
+    print_table(bench, "graphcomp: step.train_step(params, state, x=, y=), every value checked; handwritten:\n"
+                       "the careful step above. Medians of seconds per step over interleaved rounds of k steps;\n"
+                       "ratio: graphcomp / handwritten of those medians; q1-q3: quartiles of the per-round ratios.",
+                __doc__)
 
 
 if __name__ == "__main__":

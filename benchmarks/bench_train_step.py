@@ -163,8 +163,11 @@ def blas_description():
     return ", ".join(blas) or "none found"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def print_table(bench, legend, doc):
+    """Run ``bench(n_in, n_hidden, n_out, batch, rounds, dtype, rng) -> (pairs, k)`` at every size and
+    dtype (3 rounds each with ``--quick``) and print the table of medians and ratios, then ``legend``;
+    ``doc`` is the calling script's docstring, for ``--help``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds per configuration: a smoke run")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -182,9 +185,15 @@ def main():
             network = f"{n_in}-{n_hidden}-{n_out}"
             print(f"{network:>15} {batch:>5} {dtype:>7} {k:>5} {ours * 1e6:>10.1f}us {theirs * 1e6:>10.1f}us "
                   f"{ours / theirs:>6.2f} {q1:>11.2f}-{q3:.2f}")
-    print("graphcomp, handwritten: median seconds per step over interleaved rounds of k steps each;")
-    print("ratio: graphcomp / handwritten of those medians; q1-q3: quartiles of the per-round ratios.")
+    print(legend)
     print(f"total {time.perf_counter() - started:.0f} s")
+
+
+def main():
+    print_table(bench, "graphcomp, handwritten: median seconds per step over interleaved rounds of k steps each;\n"
+                       "ratio: graphcomp / handwritten of those medians; q1-q3: quartiles of the per-round ratios.",
+                __doc__)
+
 
 if __name__ == "__main__":
     main()
