@@ -125,12 +125,18 @@ def transpose(a):
     return a if not is_matrix(a) else sp.Transpose(a).doit(deep=False)
 
 
+# f(g(Z)) that textbooks write as one function: (f, g) -> the function f∘g is
+COMPOSED = {("exp", "log_softmax"): "softmax"}
+
+
 def function(name, shape, scalar, *args):
-    """An element-wise function: ``scalar(*args)`` for scalars, else ``name(Z)``."""
+    """An element-wise function: ``scalar(*args)`` for scalars, else ``name(Z)`` (``COMPOSED`` names
+    a composition such as exp(log_softmax(Z)) = softmax(Z))."""
     if not any(is_matrix(a) for a in args):
         return scalar(*args)
-    if name == "exp" and isinstance(args[0], Apply) and args[0].name == "log_softmax":
-        return Apply("softmax", shape, args[0].args[2], *args[0].operands)
+    inner = args[0]
+    if len(args) == 1 and isinstance(inner, Apply) and (name, inner.name) in COMPOSED:
+        return Apply(COMPOSED[name, inner.name], shape, inner.args[2], *inner.operands)
     return Apply(name, shape, (), *(matrix(a, shape) for a in args))
 
 
