@@ -501,8 +501,13 @@ class _Arity:
 
 @functools.cache
 def arity(op):
-    """The args and params an op takes: those of its ``normalize`` if it has one, else of ``infer``."""
-    return _Arity(inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer))
+    """The args and params an op takes: its ``signature`` if it has one (an op whose arguments differ
+    per definition, as ``gc.elementwise``'s do), else those of its ``normalize`` if it has one, else
+    of ``infer``."""
+    signature = getattr(op, "signature", None)
+    if signature is None:
+        signature = inspect.signature(op.normalize if type(op).normalize is not Op.normalize else op.infer)
+    return _Arity(signature)
 
 
 @functools.cache

@@ -62,6 +62,8 @@ class Op:
         helper_names: the names ``helpers`` may hold, which no node may take
             (known without building the helpers).
         imports: modules other than NumPy that the helpers use (``"scipy.special"``).
+        signature: optional; the ``inspect.Signature`` of the op's args and params when it differs
+            per instance (``gc.elementwise`` ops); otherwise ``normalize``'s or ``infer``'s is read.
         vjp: ``vjp(ct, y, *args, **params)`` returns one cotangent Tensor per
             arg, built from ops, with None for an arg that gets none (an
             integer arg, a piecewise-constant op); for an arg with several

@@ -49,16 +49,10 @@ class Expression(Op):
         self.__doc__ = doc or f"y = {name}({', '.join(map(str, symbols))}) = {expr}, element-wise."
         self._partials = {}
         P = inspect.Parameter
-        signature = inspect.Signature(
+        self.signature = inspect.Signature(     # arity() and op_function read it: one per definition
             [*(P(_param(s), P.POSITIONAL_OR_KEYWORD) for s in symbols),
              *(P(_param(c), P.KEYWORD_ONLY, default=v) for c, v in constants.items()),
              P("dtype", P.KEYWORD_ONLY, default=None)])
-
-        def normalize(*args, **params):
-            return self._normalize(signature.bind(*args, **params))
-
-        normalize.__signature__ = signature
-        self.normalize = normalize      # arity() and op_function read the signature from here
 
     def __eq__(self, other):
         return (type(other) is Expression and (self.name, self.expr, self.symbols, self.constants, self.given)
@@ -68,9 +62,7 @@ class Expression(Op):
         return id(self)
 
     def normalize(self, *args, **params):
-        raise NotImplementedError      # replaced per instance in __init__, with the op's signature
-
-    def _normalize(self, bound):
+        bound = self.signature.bind(*args, **params)
         bound.apply_defaults()
         params = dict(bound.arguments)
         args = [params.pop(_param(s)) for s in self.symbols]
