@@ -181,7 +181,7 @@ class _Renderer:
         return tuple(self.dim(d) for d in self.graph.nx.nodes[name]["shape"])
 
     def symbol(self, name, shown, latex):
-        s = _symbol(shown, self.shape(name))
+        s = notation.symbol(shown, self.shape(name))
         self.latex_names[s] = latex
         return s
 
@@ -418,14 +418,14 @@ class Chain:
                                              shown=lambda n, attrs: (n, _latex_symbol(n)))
                         product = renderer.render(ct.name)
                         up = renderer.exprs[upstream.name]
-                        shown = _symbol(_gradient_text(y.name, v), renderer.shape(v)) if v != y.name \
+                        shown = notation.symbol(_gradient_text(y.name, v), renderer.shape(v)) if v != y.name \
                             else sp.Integer(1)
-                        box = _symbol("□", renderer.shape(v))
+                        box = notation.symbol("□", renderer.shape(v))
                         local = product.xreplace({up: box})
                         product = product.xreplace({up: shown})
                         names.update(renderer.latex_names)
                         names[box] = r"\square"
-                        gradient = _symbol(_gradient_text(y.name, arg.name), renderer.shape(arg.name))
+                        gradient = notation.symbol(_gradient_text(y.name, arg.name), renderer.shape(arg.name))
                         rows.append(ChainRow(v, OPS[node.op].formula(*node._attrs["args"], **node.params),
                                              arg.name, local, shown, gradient, product))
         finally:
@@ -452,11 +452,6 @@ class Chain:
 
     def _repr_latex_(self):
         return self.latex()
-
-
-def _symbol(name, shape):
-    """A symbol called ``name`` of a graphcomp ``shape`` (sympy dims)."""
-    return notation.symbol(name, shape)
 
 
 class ChainRow:
