@@ -57,6 +57,9 @@ class Op:
             ``(shape, dtype)`` per output, the node's value is their tuple
             (shape (), dtype object) and ``part`` nodes read one each; its
             ``vjp`` gets a tuple of cotangents (None where none reaches).
+        fresh: ``emit`` always gives a new array that shares no memory with anything else (a
+            helper that allocates its result), so codegen may write later results into it once it
+            is dead. False (the default) is always safe; a test checks every op that says True.
         helpers: module-level helper functions (name -> source or FunctionDef)
             that ``emit`` calls; written once into each generated module.
         helper_names: the names ``helpers`` may hold, which no node may take
@@ -77,6 +80,7 @@ class Op:
     leaf = False
     broadcast = False
     several = False
+    fresh = False
     helpers = {}
     imports = ()
     vjp = None

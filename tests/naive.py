@@ -59,6 +59,32 @@ def conv2d_grad_weight(x, ct, kernel, stride, padding, dilation, groups):
     return dw
 
 
+def im2col(x, kernel, stride, padding, dilation, groups):
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(padding))
+    per_group = x.shape[1] // groups
+    oh, ow = out_size(x.shape, kernel, stride, padding, dilation)
+    cols = np.zeros((x.shape[0], groups, per_group * kernel[0] * kernel[1], oh * ow))
+    for n, g, c in itertools.product(range(x.shape[0]), range(groups), range(per_group)):
+        for i, j, taps in _windows(x.shape, kernel, stride, padding, dilation):
+            for k, (r, s) in enumerate(taps):
+                cols[n, g, c * len(taps) + k, i * ow + j] = xp[n, g * per_group + c, r, s]
+    return cols
+
+
+def col2im(cols, size, kernel, stride, padding, dilation):
+    n, groups, rows = cols.shape[:3]
+    channels = groups * rows // (kernel[0] * kernel[1])
+    shape = (n, channels) + tuple(size)
+    xp = np.zeros((n, channels, size[0] + sum(padding[0]), size[1] + sum(padding[1])))
+    ow = out_size(shape, kernel, stride, padding, dilation)[1]
+    for b, c in itertools.product(range(n), range(channels)):
+        g, cg = divmod(c, channels // groups)
+        for i, j, taps in _windows(shape, kernel, stride, padding, dilation):
+            for k, (r, s) in enumerate(taps):
+                xp[b, c, r, s] += cols[b, g, cg * len(taps) + k, i * ow + j]
+    return xp[:, :, padding[0][0]:padding[0][0] + size[0], padding[1][0]:padding[1][0] + size[1]]
+
+
 def _pool(x, kernel, stride, padding, fill, reduce):
     xp = np.pad(x, ((0, 0), (0, 0)) + tuple(padding), constant_values=fill)
     y = np.zeros(x.shape[:2] + out_size(x.shape, kernel, stride, padding))

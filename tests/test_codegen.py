@@ -65,6 +65,26 @@ def test_in_place_reuse_never_touches_fed_returned_or_viewed_arrays():
     np.testing.assert_allclose(got_e, -np.exp(2 * np.tanh(np.exp(saved)) + 1))
 
 
+def test_dead_arrays_are_recycled_for_later_results_of_their_shape():
+    g = gc.Graph()
+    x, W, V = g.input("x", (4, 3)), g.param("W", (3, 3)), g.param("V", (3, 3))
+    h = gc.tanh(x @ W, name="h")
+    s = gc.sum(h, axis=1, name="s")             # h's last read
+    k = gc.matmul(x, V, name="k")               # h's shape: written into h's array
+    m = gc.exp(x, name="m")                     # x is fed, never written
+    rng = np.random.default_rng(3)
+    values = {"x": rng.normal(size=(4, 3)), "W": rng.normal(size=(3, 3)), "V": rng.normal(size=(3, 3))}
+    f = gc.compile([s, k, m])
+    assert "k = np.matmul(x, V, out=h)" in f.source and "(into h, which is dead)" in f.source
+    got_s, got_k, got_m = f(**values)
+    np.testing.assert_allclose(got_s, np.tanh(values["x"] @ values["W"]).sum(axis=1))
+    np.testing.assert_allclose(got_k, values["x"] @ values["V"])
+    np.testing.assert_allclose(got_m, np.exp(values["x"]))
+    kept = gc.compile([h, s, k])                # h returned: its array is never reused
+    assert "out=h" not in kept.source
+    np.testing.assert_allclose(kept(**values)[0], np.tanh(values["x"] @ values["W"]))
+
+
 def test_forward_cache_survives_backward_and_train_step_reuse():
     g, loss, params = build()
     step = gc.compile_training(loss, params)

@@ -215,15 +215,22 @@ CONV = [  # (x shape, w shape, stride, padding, dilation, groups), params as con
     ((2, 3, 5, 5), (4, 3, 3, 3), (1, 1), P0, (1, 1), 1),
     ((2, 4, 6, 5), (6, 2, 2, 3), (2, 1), ((1, 0), (2, 1)), (1, 2), 2),
     (("n", 2, 5, 4), (2, 1, 3, 3), (2, 2), P1, (1, 1), 2),
+    ((2, 3, 4, 4), (5, 3, 1, 1), (1, 1), P0, (1, 1), 1),     # 1x1: the columns hold x's own numbers
 ]
 
 
+def window_params(stride, padding, dilation):
+    return dict(stride=stride, padding=padding, dilation=dilation)
+
+
 def conv_params(stride, padding, dilation, groups):
-    return dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return dict(window_params(stride, padding, dilation), groups=groups)
 
 
-def conv_out(x, w, stride, padding, dilation, groups):
-    return (x[0], w[0]) + naive.out_size(x, w[2:], stride, padding, dilation)
+def columns(x, w, stride, padding, dilation, groups):
+    """The shape of im2col(x) for a conv of x with w."""
+    oh, ow = naive.out_size(x, w[2:], stride, padding, dilation)
+    return (x[0], groups, x[1] // groups * w[2] * w[3], oh * ow)
 
 
 POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
@@ -231,10 +238,8 @@ POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
          (("n", 2, 4, 5), dict(kernel=(2, 3), stride=(1, 2), padding=((1, 1), (0, 0))))]
 
 CONV_CASES = [
-    *(Case("conv2d", [x, w], params=conv_params(*rest)) for x, w, *rest in CONV),
-    *(Case("conv2d_grad_input", [conv_out(x, w, *rest), w], params=dict(size=x[2:], **conv_params(*rest)))
-      for x, w, *rest in CONV),
-    *(Case("conv2d_grad_weight", [x, conv_out(x, w, *rest)], params=dict(kernel=w[2:], **conv_params(*rest)))
+    *(Case("im2col", [x], params=dict(kernel=w[2:], **conv_params(*rest))) for x, w, *rest in CONV),
+    *(Case("col2im", [columns(x, w, *rest)], params=dict(size=x[2:], kernel=w[2:], **window_params(*rest[:3])))
       for x, w, *rest in CONV),
     *(Case(op, [x], params=p) for op in ("max_pool2d", "avg_pool2d") for x, p in POOLS),
     *(Case(op, [x[:2] + naive.out_size(x, p["kernel"], p["stride"], p["padding"]), X(*x)], params=p)
@@ -243,8 +248,7 @@ CONV_CASES = [
 ]
 
 REF.update({
-    "conv2d": naive.conv2d, "conv2d_grad_input": naive.conv2d_grad_input,
-    "conv2d_grad_weight": naive.conv2d_grad_weight, "max_pool2d": naive.max_pool2d,
+    "im2col": naive.im2col, "col2im": naive.col2im, "max_pool2d": naive.max_pool2d,
     "avg_pool2d": naive.avg_pool2d, "max_pool2d_grad": naive.max_pool2d_grad,
     "max_pool2d_pick": naive.max_pool2d_pick, "avg_pool2d_grad": naive.avg_pool2d_grad,
     "unslice": unslice_ref, "untake": untake_ref,
@@ -511,6 +515,14 @@ def check_forward(case):
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_forward_matches_numpy(case):
     check_forward(case)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES + NO_GRADIENT_CASES if OPS[c.op].fresh], ids=str)
+def test_ops_that_say_fresh_return_arrays_of_their_own(case):
+    """Codegen writes later results into a fresh op's array once it is dead: it must not view an argument."""
+    g, out, wrt, feed, rng = build(case)
+    got = gc.compile(out).module.run(**feed)
+    assert not any(np.shares_memory(got, value) for value in feed.values())
 
 
 @pytest.mark.parametrize("case", NO_GRADIENT_CASES, ids=str)

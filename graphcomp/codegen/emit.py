@@ -74,13 +74,17 @@ class Emitter:
         A node whose op is one NumPy ufunc writes into the array of an
         argument that this body allocated, that nothing reads afterwards and
         that has its shape and dtype (``out=``), as careful hand-written code
-        does with ``z += b``: fewer allocations and less memory. ``keep`` are
-        the nodes the body returns, which are never overwritten.
+        does with ``z += b``: fewer allocations and less memory. Failing that,
+        a ufunc or matmul writes into an array of the same shape and dtype
+        that this body allocated and nothing reads any more, so large arrays
+        are recycled within a call instead of fetched fresh from the OS.
+        ``keep`` are the nodes the body returns, which are never overwritten.
         """
         nodes = self._share([n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf], keep)
         last = self._last_uses(nodes, keep)
         owned = set()      # arrays this body allocated and may overwrite once dead
         pinned = set()     # arrays read by a statement that may return a view of them
+        dead = {}          # (shape, dtype) -> owned arrays nothing reads any more, most recent last
         out = []
         for i, n in enumerate(nodes):
             attrs = self.graph.nx.nodes[n]
@@ -102,7 +106,7 @@ class Emitter:
                 self.inline[n] = Tuple(tuple(names))
                 out.append(Assign(self.inline[n], expr, comment, node=n))
                 continue
-            fresh = allocates(expr)
+            fresh = op.fresh or allocates(expr)
             if not fresh:
                 pinned.update(self.reads(n))
             for a in dict.fromkeys(self.rep.get(a, a) for a in attrs["args"]):
@@ -112,11 +116,20 @@ class Emitter:
                         expr, comment, fresh = inplace, f"{comment}    (in place: {self.label(a)} is dead)", True
                         owned.discard(a)
                         break
+            else:      # no argument to write into: a dead array of this body with the same shape, if any
+                spare = dead.get((attrs["shape"], attrs["dtype"]))
+                reused = into(expr, Name(self.ident(spare[-1])), elementwise=False) if spare else None
+                if reused is not None:
+                    expr, comment = reused, f"{comment}    (into {self.label(spare[-1])}, which is dead)"
+                    owned.discard(spare.pop())
             if fresh and attrs["shape"] != ():
                 owned.add(n)
                 self.fresh.add(n)
             else:
                 self.fresh.discard(n)
+            for a in dict.fromkeys(self.reads(n)):
+                if a in owned and a not in pinned and last[a] == i:
+                    dead.setdefault((self.graph.nx.nodes[a]["shape"], self.graph.nx.nodes[a]["dtype"]), []).append(a)
             out.append(Assign(Name(self.ident(n)), expr, comment, node=n))
         return out
 
@@ -310,10 +323,13 @@ _REDUCTIONS = {"sum", "max", "min", "prod"}
 _OPERATOR_UFUNCS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 
 
-def into(expr, buffer):
-    """``expr`` writing its result into ``buffer`` (``out=``), or None if it is not one NumPy ufunc call."""
-    if isinstance(expr, BinOp) and expr.op in _OPERATOR_UFUNCS:
-        return np_call(_OPERATOR_UFUNCS[expr.op], expr.left, expr.right, out=buffer)
+def into(expr, buffer, elementwise=True):
+    """``expr`` writing its result into ``buffer`` (``out=``), or None if it is not one NumPy ufunc call.
+
+    A matmul qualifies only when not ``elementwise``: its ``out`` must not be one of its operands.
+    """
+    if isinstance(expr, BinOp) and (expr.op in _OPERATOR_UFUNCS or expr.op == "@" and not elementwise):
+        return np_call(_OPERATOR_UFUNCS.get(expr.op, "matmul"), expr.left, expr.right, out=buffer)
     if isinstance(expr, UnOp) and expr.op == "-":
         return np_call("negative", expr.operand, out=buffer)
     if (isinstance(expr, Call) and isinstance(expr.func, Attr) and expr.func.value == Name("np")

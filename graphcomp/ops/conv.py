@@ -31,46 +31,48 @@ def _windows(x, kernel, stride, padding, dilation, value=0.0):
     return np.lib.stride_tricks.sliding_window_view(x, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
 '''
 
-_CONV2D = '''
-def _conv2d(x, w, stride, padding, dilation, groups):
-    """Cross-correlation of NCHW x with (out, in/groups, kh, kw) w: its windows contracted in one einsum."""
-    windows = _windows(x, w.shape[2:], stride, padding, dilation)
-    if groups == 1:
-        return np.einsum("nchwij,ocij->nohw", windows, w, optimize=True)
-    n, c, oh, ow, kh, kw = windows.shape
-    windows = windows.reshape(n, groups, c // groups, oh, ow, kh, kw)
-    w = w.reshape(groups, -1, c // groups, kh, kw)
-    return np.einsum("ngchwij,gocij->ngohw", windows, w, optimize=True).reshape(n, -1, oh, ow)
+_OUT_SIZE = '''
+def _out_size(size, kernel, stride, padding, dilation):
+    """(out_h, out_w) of a window op over an input of spatial size."""
+    return tuple((s + sum(p) - d * (k - 1) - 1) // st + 1
+                 for s, k, st, p, d in zip(size, kernel, stride, padding, dilation, strict=True))
 '''
 
-_CONV2D_GRAD_WEIGHT = '''
-def _conv2d_grad_weight(x, ct, kernel, stride, padding, dilation, groups):
-    """dL/dw of _conv2d: x's windows against the cotangent, summed over the batch and positions."""
+_IM2COL = '''
+def _im2col(x, kernel, stride, padding, dilation, groups):
+    """The (n, groups, c/groups * kh * kw, out_h * out_w) im2col columns of NCHW x: per image and group
+    one matrix, a row per (channel, tap), a column per output position. Always a new array."""
     windows = _windows(x, kernel, stride, padding, dilation)
     n, c, oh, ow, kh, kw = windows.shape
-    if groups == 1:       # one matmul of (out, n*oh*ow) by (n*oh*ow, c*kh*kw): faster here than einsum's own order
-        cols = windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, -1)
-        return (ct.transpose(1, 0, 2, 3).reshape(ct.shape[1], -1) @ cols.T).reshape(-1, c, kh, kw)
-    windows = windows.reshape(n, groups, c // groups, oh, ow, kh, kw)
-    ct = ct.reshape(n, groups, -1, oh, ow)
-    return np.einsum("ngchwij,ngohw->gocij", windows, ct, optimize=True).reshape(-1, c // groups, kh, kw)
+    cols = np.empty((n, c, kh, kw, oh, ow), x.dtype)
+    cols[...] = windows.transpose(0, 1, 4, 5, 2, 3)
+    return cols.reshape(n, groups, c // groups * kh * kw, oh * ow)
 '''
 
-_CONV2D_GRAD_INPUT = '''
-def _conv2d_grad_input(ct, w, size, stride, padding, dilation, groups):
-    """dL/dx of _conv2d: each kernel tap's share of the input (one matmul for all taps), added back at the
-    positions that tap read (a loop over the kh * kw taps), and the padding cut off again."""
-    (sh, sw), (dh, dw), ((top, bottom), (left, right)) = stride, dilation, padding
-    n, o, oh, ow = ct.shape
-    per_group, kh, kw = w.shape[1:]
-    ct = ct.transpose(1, 0, 2, 3).reshape(groups, o // groups, -1)
-    w = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)
-    taps = (w @ ct).reshape(groups * per_group, kh, kw, n, oh, ow)
-    dx = np.zeros((groups * per_group, n, size[0] + top + bottom, size[1] + left + right), taps.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, :, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw] += taps[:, i, j]
-    return dx[:, :, top:top + size[0], left:left + size[1]].transpose(1, 0, 2, 3)
+_COL2IM = '''
+def _col2im(cols, size, kernel, stride, padding, dilation):
+    """The adjoint of _im2col: every column entry added onto the input position it was copied from
+    (entries from the padding dropped). A loop over the kh * kw taps, vectorized over the rest."""
+    out = _out_size(size, kernel, stride, padding, dilation)
+    taps = cols.reshape(cols.shape[0], -1, *kernel, *out)
+    rows = [_tap(i, out[0], size[0], stride[0], padding[0][0], dilation[0]) for i in range(kernel[0])]
+    cols = [_tap(j, out[1], size[1], stride[1], padding[1][0], dilation[1]) for j in range(kernel[1])]
+    x = np.zeros(taps.shape[:2] + tuple(size), taps.dtype)
+    for i, (out_rows, in_rows) in enumerate(rows):
+        for j, (out_cols, in_cols) in enumerate(cols):
+            x[:, :, in_rows, in_cols] += taps[:, :, i, j, out_rows, out_cols]
+    return x
+'''
+
+_TAP = '''
+def _tap(i, out, size, stride, before, dilation):
+    """Slices of the output positions whose tap i reads the input (not its padding), and of the input
+    positions they read, along one axis."""
+    offset = i * dilation - before          # the input position output 0 reads
+    first = max(0, -(offset // stride))
+    last = max(first, min(out, (size - 1 - offset) // stride + 1))
+    start = first * stride + offset
+    return slice(first, last), slice(start, start + max(0, (last - first - 1) * stride + 1), stride)
 '''
 
 _MAX_POOL2D = '''
@@ -166,7 +168,7 @@ def _image(x, what):
                          f"and width, got {format_shape(x.shape)}")
 
 
-def _out_size(size, kernel, stride, padding, dilation, what):
+def _axis_size(size, kernel, stride, padding, dilation, what):
     """Output size along one axis; ShapeError when the (dilated) kernel does not fit the padded input."""
     span = dilation * (kernel - 1) + 1
     padded = size + sum(padding)
@@ -176,24 +178,21 @@ def _out_size(size, kernel, stride, padding, dilation, what):
     return (padded - span) // stride + 1
 
 
-def _conv_params(kernel, stride, padding, dilation, groups):
+def _spatial(size, kernel, stride, padding, dilation, what):
+    """(out_h, out_w) of a window op over spatial ``size``."""
+    return tuple(_axis_size(size[a], kernel[a], stride[a], padding[a], dilation[a], f"{what} {side}")
+                 for a, side in enumerate(("height", "width")))
+
+
+def _window_params(kernel, stride, padding, dilation):
     stride, dilation = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    return {"stride": stride, "padding": _padding(padding, kernel, stride, dilation), "dilation": dilation}
+
+
+def _conv_params(kernel, stride, padding, dilation, groups):
     if not is_int(groups) or groups < 1:
         raise ShapeError(f"groups must be an int >= 1, got {groups!r}")
-    return {"stride": stride, "padding": _padding(padding, kernel, stride, dilation), "dilation": dilation,
-            "groups": int(groups)}
-
-
-def _fits_conv(ct, size, kernel, stride, padding, dilation, what):
-    """ShapeError unless ``ct`` has the spatial dims conv2d gives an input of ``size`` (a conv's VJP op
-    from a graph file may hold any params)."""
-    if ct.ndim != 4 or len(size) != 2 or len(kernel) != 2:
-        raise ShapeError(f"{what}: expected a 4-d cotangent and 2-d size and kernel, got {format_shape(ct.shape)}, "
-                         f"{size!r} and {kernel!r}")
-    out = tuple(_out_size(size[i], kernel[i], stride[i], padding[i], dilation[i], what) for i in range(2))
-    if any(not is_free(d) and d != o for d, o in zip(ct.shape[2:], out)):
-        raise ShapeError(f"{what}: the cotangent {format_shape(ct.shape)} does not fit a conv2d output of spatial "
-                         f"size {out}")
+    return {**_window_params(kernel, stride, padding, dilation), "groups": int(groups)}
 
 
 def _conv_shape(x, w, stride, padding, dilation, groups):
@@ -201,16 +200,14 @@ def _conv_shape(x, w, stride, padding, dilation, groups):
     _image(x, "conv2d")
     if w.ndim != 4 or any(map(is_free, w.shape)):
         raise ShapeError(f"conv2d weight must be static (out, in/groups, kh, kw), got {format_shape(w.shape)}")
-    out, per_group, kh, kw = w.shape
+    out, per_group = w.shape[:2]
     channels = x.shape[1]
     if channels % groups or out % groups:
         raise ShapeError(f"groups={groups} must divide the {channels} input channels and the {out} output channels")
     if per_group * groups != channels:
         raise ShapeError(f"weight {format_shape(w.shape)} takes {per_group} channels per group, but the input "
                          f"{format_shape(x.shape)} has {channels} = {groups} groups of {channels // groups}")
-    oh = _out_size(x.shape[2], kh, stride[0], padding[0], dilation[0], "conv2d height")
-    ow = _out_size(x.shape[3], kw, stride[1], padding[1], dilation[1], "conv2d width")
-    return (x.shape[0], out, oh, ow)
+    return (x.shape[0], out) + _spatial(x.shape[2:], w.shape[2:], stride, padding, dilation, "conv2d")
 
 
 def _pool_params(kernel, stride, padding):
@@ -227,74 +224,61 @@ def _args(*names):
 
 
 @register
-class Conv2d(Op):
-    """y[n, o] = sum over c, i, j of x_padded[n, g*C/groups + c, h*sh + i*dh, w*sw + j*dw] * w[o, c, i, j]
-    (cross-correlation, as PyTorch);  dx = conv2d_grad_input(ct, w),  dw = conv2d_grad_weight(x, ct)."""
-    name = "conv2d"
+class Im2col(Op):
+    """y[n, g, (c, i, j), (h, w)] = x_padded[n, g*C/groups + c, h*sh + i*dh, w*sw + j*dw]: the windows of x
+    as matrices, so that a convolution is one matmul per image (conv2d builds it so);  dx = col2im(ct)."""
+    name = "im2col"
     public = False
-    helpers = {"_windows": _WINDOWS, "_conv2d": _CONV2D}
+    fresh = True
+    helpers = {"_windows": _WINDOWS, "_im2col": _IM2COL}
 
-    def normalize(self, x, w, *, stride=1, padding=0, dilation=1, groups=1):
-        kernel = w.shape[2:] if w.ndim == 4 and not any(map(is_free, w.shape[2:])) else (1, 1)
-        return _conv_params(kernel, stride, padding, dilation, groups)
-
-    def infer(self, x, w, *, stride, padding, dilation, groups):
-        return _conv_shape(x, w, stride, padding, dilation, groups), result_dtype(x, w)
-
-    def emit(self, x, w, *, stride, padding, dilation, groups):
-        return Call(Name("_conv2d"), (x, w, *_args(stride, padding, dilation, groups)))
-
-    def vjp(self, ct, y, x, w, **params):
-        return (F.conv2d_grad_input(ct, w, size=x.shape[2:], **params),
-                F.conv2d_grad_weight(x, ct, kernel=w.shape[2:], **params))
-
-
-@register
-class Conv2dGradInput(Op):
-    """y = the VJP of conv2d for its input (a transposed convolution): each tap's share of ct added back
-    where the tap read, for an input of spatial ``size``.
-    Linear in ct and w:  dct = conv2d(u, w),  dw = conv2d_grad_weight(u, ct)."""
-    name = "conv2d_grad_input"
-    public = False
-    helpers = {"_conv2d_grad_input": _CONV2D_GRAD_INPUT}
-
-    def normalize(self, ct, w, *, size, stride, padding, dilation, groups):
-        # NOTE: conv2d's VJP builds these params; a graph file may hold any, so they are checked like conv2d's
-        kernel = w.shape[2:] if w.ndim == 4 and not any(map(is_free, w.shape[2:])) else (1, 1)
-        return {"size": _pair(size, "size", 0), **_conv_params(kernel, stride, padding, dilation, groups)}
-
-    def infer(self, ct, w, *, size, stride, padding, dilation, groups):
-        _fits_conv(ct, size, w.shape[2:], stride, padding, dilation, "conv2d_grad_input")
-        return (ct.shape[0], w.shape[1] * groups) + tuple(size), result_dtype(ct, w)
-
-    def emit(self, ct, w, *, size, stride, padding, dilation, groups):
-        return Call(Name("_conv2d_grad_input"), (ct, w, *_args(size, stride, padding, dilation, groups)))
-
-    def vjp(self, u, y, ct, w, *, size, **params):
-        return F.conv2d(u, w, **params), F.conv2d_grad_weight(u, ct, kernel=w.shape[2:], **params)
-
-
-@register
-class Conv2dGradWeight(Op):
-    """y = the VJP of conv2d for its weight: x's windows against ct, summed over batch and positions.
-    Linear in x and ct:  dx = conv2d_grad_input(ct, v),  dct = conv2d(x, v)."""
-    name = "conv2d_grad_weight"
-    public = False
-    helpers = {"_windows": _WINDOWS, "_conv2d_grad_weight": _CONV2D_GRAD_WEIGHT}
-
-    def normalize(self, x, ct, *, kernel, stride, padding, dilation, groups):
+    def normalize(self, x, *, kernel, stride=1, padding=0, dilation=1, groups=1):
         kernel = _pair(kernel, "kernel", 1)
         return {"kernel": kernel, **_conv_params(kernel, stride, padding, dilation, groups)}
 
-    def infer(self, x, ct, *, kernel, stride, padding, dilation, groups):
-        _fits_conv(ct, x.shape[2:], kernel, stride, padding, dilation, "conv2d_grad_weight")
-        return (ct.shape[1], x.shape[1] // groups) + tuple(kernel), result_dtype(x, ct)
+    def infer(self, x, *, kernel, stride, padding, dilation, groups):
+        _image(x, "im2col")
+        if x.shape[1] % groups:
+            raise ShapeError(f"groups={groups} must divide the {x.shape[1]} input channels")
+        out = _spatial(x.shape[2:], kernel, stride, padding, dilation, "im2col")
+        return (x.shape[0], groups, x.shape[1] // groups * kernel[0] * kernel[1], out[0] * out[1]), x.dtype
 
-    def emit(self, x, ct, *, kernel, stride, padding, dilation, groups):
-        return Call(Name("_conv2d_grad_weight"), (x, ct, *_args(kernel, stride, padding, dilation, groups)))
+    def emit(self, x, *, kernel, stride, padding, dilation, groups):
+        return Call(Name("_im2col"), (x, *_args(kernel, stride, padding, dilation, groups)))
 
-    def vjp(self, v, y, x, ct, *, kernel, **params):
-        return F.conv2d_grad_input(ct, v, size=x.shape[2:], **params), F.conv2d(x, v, **params)
+    def vjp(self, ct, y, x, *, groups, **params):
+        return (F.col2im(ct, size=x.shape[2:], **params),)
+
+
+@register
+class Col2im(Op):
+    """y = the adjoint of im2col for an input of spatial ``size``: each column entry added onto the input
+    position it was copied from (a transposed convolution once multiplied by a kernel). Linear:
+    dcols = im2col(u)."""
+    name = "col2im"
+    public = False
+    fresh = True
+    helpers = {"_out_size": _OUT_SIZE, "_tap": _TAP, "_col2im": _COL2IM}
+
+    def normalize(self, cols, *, size, kernel, stride, padding, dilation):
+        kernel = _pair(kernel, "kernel", 1)
+        return {"size": _pair(size, "size", 1), "kernel": kernel, **_window_params(kernel, stride, padding, dilation)}
+
+    def infer(self, cols, *, size, kernel, stride, padding, dilation):
+        taps = kernel[0] * kernel[1]
+        out = _spatial(size, kernel, stride, padding, dilation, "col2im")
+        if (cols.ndim != 4 or any(map(is_free, cols.shape[1:])) or cols.shape[2] % taps
+                or cols.shape[3] != out[0] * out[1]):
+            raise ShapeError(f"col2im: columns {format_shape(cols.shape)} are not the im2col columns of a "
+                             f"{kernel} kernel over {size} (expected (n, groups, channels/groups * {taps}, "
+                             f"{out[0] * out[1]}))")
+        return (cols.shape[0], cols.shape[1] * cols.shape[2] // taps) + tuple(size), cols.dtype
+
+    def emit(self, cols, *, size, kernel, stride, padding, dilation):
+        return Call(Name("_col2im"), (cols, *_args(size, kernel, stride, padding, dilation)))
+
+    def vjp(self, u, y, cols, *, size, **params):
+        return (F.im2col(u, groups=cols.shape[1], **params),)
 
 
 # ---- pooling ----------------------------------------------------------------------------------------
@@ -308,9 +292,7 @@ class Pool(Op):
 
     def pooled(self, x, kernel, stride, padding):
         _image(x, self.name)
-        oh, ow = (_out_size(x.shape[a], kernel[k], stride[k], padding[k], 1, f"{self.name} {side}")
-                  for k, (a, side) in enumerate(((2, "height"), (3, "width"))))
-        return (*x.shape[:2], oh, ow)
+        return x.shape[:2] + _spatial(x.shape[2:], kernel, stride, padding, (1, 1), self.name)
 
     def call(self, helper, *args, **params):
         return Call(Name(helper), (*args, *_args(*params.values())))
@@ -442,11 +424,22 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, name=None
     Example:
         >>> y = gc.conv2d(x, w, b, padding="same")
     """
-    params = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    if not isinstance(x, Tensor):
+        raise ShapeError(f"conv2d: expected a graphcomp Tensor input, got {type(x).__name__}")
+    graph = x.graph
+    w = graph.lift(w)
+    try:
+        kernel = w.shape[2:] if w.ndim == 4 and not any(map(is_free, w.shape[2:])) else (1, 1)
+        params = _conv_params(kernel, stride, padding, dilation, groups)
+        shape = _conv_shape(x, w, **params)
+    except ShapeError as e:
+        raise ShapeError(f"conv2d{'' if name is None else f' {name!r}'}: {e}") from None
+    groups, out = params["groups"], shape[1]
+    cols = graph.apply("im2col", (x,), {"kernel": kernel, **params})
+    y = F.reshape(F.reshape(w, (groups, out // groups, -1)) @ cols, (-1,) + shape[1:], name=None if b is not None else name)
     if b is None:
-        return _apply("conv2d", (x, w), params, name)
-    y = _apply("conv2d", (x, w), params, None)
-    return F.add(y, F.reshape(y.graph.lift(b), (-1, 1, 1)), name=name)
+        return y
+    return F.add(y, F.reshape(graph.lift(b), (-1, 1, 1)), name=name)
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, name=None):
@@ -469,13 +462,6 @@ def _single(value, what):
     if not is_int(value):
         raise ShapeError(f"conv1d {what} must be an int, got {value!r}")
     return int(value)
-
-
-def _apply(op, args, params, name):
-    if not isinstance(args[0], Tensor):
-        raise ShapeError(f"{op}: expected a graphcomp Tensor input, got {type(args[0]).__name__}")
-    graph = args[0].graph
-    return graph.apply(op, tuple(graph.lift(a) for a in args), params, name)
 
 
 PUBLIC = {"conv1d": conv1d, "conv2d": conv2d}
