@@ -15,7 +15,8 @@ from ..shapes import broadcast_shapes, dims_compatible, format_shape, is_free, i
 @register
 class MatMul(Op):
     """y = a @ b with NumPy's rules: (..., n, k) @ (..., k, m), and a 1-D operand is a vector;
-    da = ct @ b^T,  db = a^T @ ct (vectors taken as one-row / one-column matrices)."""
+    da = ct @ b^T,  db = a^T @ ct (vectors taken as one-row / one-column matrices; a 2-D b that
+    every batch entry of a shares gets the sum over them as one matmul of a's and ct's rows)."""
     name = "matmul"
 
     def math(self, shapes, a, b):
@@ -40,6 +41,9 @@ class MatMul(Op):
         return f"{a} @ {b}"
 
     def vjp(self, ct, y, a, b):
+        if a.ndim > 2 and b.ndim == 2:          # b is shared by every batch entry: one matmul over all of them
+            rows = F.reshape(a, (-1, a.shape[-1]))
+            return ct @ matrix_transpose(b), matrix_transpose(rows) @ F.reshape(ct, (-1, ct.shape[-1]))
         if a.ndim > 1 and b.ndim > 1:
             return ct @ matrix_transpose(b), matrix_transpose(a) @ ct
         if a.ndim == 1 and b.ndim == 1:          # y = a . b
@@ -87,6 +91,11 @@ class Transpose(Op):
     def simplify(self, x, *, axes):
         if x.op == "transpose":        # one permutation, not a chain of them
             return F.transpose(x.args[0], tuple(x.params["axes"][a] for a in axes))
+        # (a @ b).T = b.T @ a.T when nothing else reads a @ b: the gradient of a transposed weight (h @ W.T)
+        # then comes out in W's layout, and adding it up reads memory in order instead of across it
+        if x.op == "matmul" and x.ndim == 2 and all(a.ndim == 2 for a in x.args) and not x.graph.nx.succ[x.name]:
+            a, b = x.args
+            return F.matmul(F.transpose(b), F.transpose(a))
         return x if axes == tuple(range(x.ndim)) else None
 
     def emit(self, x, *, axes):
