@@ -101,7 +101,7 @@ def reverse(y, wrt, seed=None, prefix="d_"):
                 raise GraphError(f"op {node.op!r}: vjp gave {len(in_cts)} cotangents for {len(args)} args")
             for arg, g in zip(args, in_cts, strict=True):
                 if g is not None and arg.name in on_path:
-                    cts.setdefault(arg.name, []).append(g if OPS[arg.op].several else _sum_to(g, arg))
+                    cts.setdefault(arg.name, []).append(g if OPS[arg.op].several else sum_to(g, arg))
     results = [done[w.name] if w.name in done else F.zeros_like(w, name=graph.unique_name(_label(prefix, w.name)))
                for w in wrt]
     _prune(graph, first_new, results)
@@ -176,7 +176,7 @@ def _label(prefix, name):
     return prefix(name) if callable(prefix) else f"{prefix}{name}"
 
 
-def _sum_to(g, x):
+def sum_to(g, x):
     """Un-broadcast cotangent ``g`` to the shape of ``x`` (sum the broadcast axes)."""
     if g.shape == x.shape:
         return g

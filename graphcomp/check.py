@@ -514,7 +514,7 @@ def _in_dtype(loss, wrt, grads, dtype):
     names = graph.order(graph.upstream([loss.name, *(g.name for g in grads), *(w.name for w in wrt)]))
     if all(not _is_float(graph.nx.nodes[n]["dtype"]) or graph.nx.nodes[n]["dtype"] == dtype for n in names):
         return loss, wrt, grads
-    copy = Graph(f"{graph.name} ({dtype})", dtype)
+    copy = Graph(f"{graph.name} ({dtype})", dtype, within=graph)
     for n in names:
         attrs = graph.nx.nodes[n]
         params = {k: _as_float(v, dtype) if k == "value" else (dtype if k == "dtype" and _is_float(v) else v)

@@ -134,7 +134,7 @@ def jacobian(y: Tensor, x: Tensor) -> Tensor:
     n = math.prod(y.shape)
     if x.name not in graph.upstream([y.name]):
         return graph.constant(np.zeros(y.shape + x.shape, y.dtype))
-    body = Graph(f"{graph.name}: rows of d{y.name}/d{x.name}", graph.dtype)
+    body = Graph(f"{graph.name}: rows of d{y.name}/d{x.name}", graph.dtype, within=graph)
     bound = _copy(body, graph, graph.upstream([y.name]), keep_names=True)
     index = body.input(body.unique_name("i"), (), "int64")
     seed = body.apply("unit", (index,), {"shape": y.shape, "dtype": y.dtype})
@@ -183,7 +183,7 @@ class Map(Op):
 def _map_vjp(ct, args, k, body, count, reduce):
     """The cotangent of arg k of a map: sum over i of the VJP of body i for its k-th input."""
     graph = ct.graph
-    inner = Graph(f"{body.graph.name}: VJP for {body.inputs[k + 1]}", body.graph.dtype)
+    inner = Graph(f"{body.graph.name}: VJP for {body.inputs[k + 1]}", body.graph.dtype, within=body.graph)
     bound = _copy(inner, body.graph, body.graph.upstream([body.output]) | set(body.inputs), keep_names=True)
     ct_in = inner.input(inner.unique_name("ct"), ct.shape, ct.dtype)
     index = bound[body.inputs[0]]
@@ -215,7 +215,7 @@ def _loop(graph, body, index, out, outside, count, reduce, doc):
                if not body.nx.nodes[a]["args"] and not OPS[body.nx.nodes[a]["op"]].leaf}
     frontier = body.order({a for n in moving for a in body.nx.nodes[n]["args"] if a not in moving})
     passed = _copy(graph, body, body.upstream(frontier), bound=dict(outside))
-    loop = Graph(body.name, body.dtype)
+    loop = Graph(body.name, body.dtype, within=body)
     inputs = [loop.input(index.name, (), index.dtype)]
     for f in frontier:
         attrs = body.nx.nodes[f]

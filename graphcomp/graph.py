@@ -44,7 +44,9 @@ class Graph:
         (('?0', 2), ('matmul',))
     """
 
-    def __init__(self, name="graph", dtype="float64"):
+    def __init__(self, name="graph", dtype="float64", *, within=None):
+        """``within``: a graph whose nodes' shapes this one copies (a loop body, a copy in another dtype):
+        the free dims both create come from one numbering, so a new dim never takes a copied dim's name."""
         self.name = name
         self.dtype = dtype_name(dtype, f"graph {name!r}")
         self.nx = nx.DiGraph(name=name)
@@ -53,7 +55,7 @@ class Graph:
         self._autonames = {}
         self._note = None
         self._temps = 0
-        self._anonymous = itertools.count()     # numbers the free dims given as None
+        self._anonymous = itertools.count() if within is None else within._anonymous   # numbers new free dims
         self._dims = {}      # free dim -> the dim it was unified with (a union-find forest)
         self._grads = {}     # (y id, seed id, prefix) -> {node id: gradient node id}, so grad reuses them
 

@@ -57,6 +57,10 @@ class Op:
             ``(shape, dtype)`` per output, the node's value is their tuple
             (shape (), dtype object) and ``part`` nodes read one each; its
             ``vjp`` gets a tuple of cotangents (None where none reaches).
+        maps_leading_axes: given args with extra leading axes (per-step values stacked over a
+            loop's steps) and the others as they are, the op computes its result for each leading
+            index (element-wise ops, matmul). A scan then sums the gradient of a loop-invariant
+            arg over all steps after the loop, in one op, instead of step by step.
         fresh: ``emit`` always gives a new array that shares no memory with anything else (a
             helper that allocates its result), so codegen may write later results into it once it
             is dead. False (the default) is always safe; a test checks every op that says True.
@@ -80,6 +84,7 @@ class Op:
     leaf = False
     broadcast = False
     several = False
+    maps_leading_axes = False
     fresh = False
     helpers = {}
     imports = ()

@@ -16,6 +16,12 @@ the VJP reads of the step's stacked outputs (an RNN's hidden state) is read
 from them rather than recomputed. Saving every value the VJP reads instead
 (the LSTM's gates) was measured slower in NumPy: the stacking copies and the
 buffers the forward step may no longer reuse cost more than the recompute.
+The gradient of a loop-invariant value (a weight) that the body reads only
+through ops mapping a leading axis (matmul, element-wise) is not added up
+step by step: the reversed loop stacks what that needs (each reader's
+cotangent), and the reader's own VJP runs once after the loop on the values
+stacked over the steps, so an RNN's W_hh gradient is one matmul over all
+steps and batch rows instead of one small matmul per step.
 The reversed scan is a scan like any other, so it differentiates again.
 """
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 
+import networkx as nx
 import numpy as np
 
 from . import autodiff
@@ -245,7 +252,7 @@ def _extract(graph, first, inputs, labels, outputs, title, doc, substitute=None)
     names = [o.name for o in outputs]
     consts = graph.order({a for n in moving for a in nodes[n]["args"] if a not in moving}
                          | {n for n in names if n not in moving})
-    sub = Graph(title, graph.dtype)
+    sub = Graph(title, graph.dtype, within=graph)
     bound = {}
     for n, label in zip([t.name for t in inputs] + consts, list(labels) + consts, strict=True):
         bound[n] = _input(sub, label, nodes[n]["shape"], nodes[n]["dtype"])
@@ -266,9 +273,10 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
     """Back-propagation through time: a scan over the steps in the other direction.
 
     Its carries are the cotangents of the float carries and the running sums
-    of the consts' cotangents; each step recomputes the forward step from the
-    saved carry and x_t, and applies the body's VJP. Integer and bool carries,
-    xs and consts get no gradient (their values still drive the replayed steps).
+    of the cotangents of the consts not summed after the loop (see
+    ``_summed_after``); each step recomputes the forward step from the saved
+    carry and x_t, and applies the body's VJP. Integer and bool carries, xs
+    and consts get no gradient (their values still drive the replayed steps).
     """
     graph = y.graph
     init, seqs, consts = args[:carries], args[carries:carries + xs], args[carries + xs:]
@@ -281,7 +289,11 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
     ct_carry, ct_ys = ct[:carries], ct[carries:carries + n_ys]
     ct_hist = ct[carries + n_ys:] if history else (None,) * carries
     fc = [k for k in range(carries) if is_float(names[k])]
-    floats = [k for k in range(len(consts)) if is_float(names[carries + xs + k])]
+    varying = _varying(step, names[:carries + xs])
+    # consts whose gradient is summed over all steps after the loop (-> the readers of each), or in the loop
+    hoisted = {k: found for k, found in _summed_after(body, carries + xs, varying).items()
+               if is_float(names[carries + xs + k])}
+    floats = [k for k in range(len(consts)) if is_float(names[carries + xs + k]) and k not in hoisted]
     float_xs = [k for k in range(xs) if is_float(names[carries + k])]
     ys_in = [k for k, c in enumerate(ct_ys) if c is not None and is_float(body.output[carries + k])]
     hist_in = [k for k in fc if ct_hist[k] is not None]
@@ -302,7 +314,9 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
     ends = np.cumsum([len(fc), len(floats), len(ys_in), carries, xs])
     g_in, acc_in, cy_in, c_in, x_in, ch_in = np.split(np.array(stand_ins, dtype=object), ends)
     with graph.noting(f"one step of {y.name} again"):
-        outs = _replay(graph, body, (*c_in, *x_in, *consts))
+        bound = _replay(graph, body, (*c_in, *x_in, *consts))
+    outs = [bound[o] for o in body.output]
+    readers = list(dict.fromkeys(r for found in hoisted.values() for r in found))
     with graph.noting(f"BPTT of {y.name}: the cotangent of one step's outputs"):
         terms = [F.sum(outs[k] * g) for k, g in zip(fc, g_in, strict=True)]
         terms += [F.sum(outs[carries + k] * cy) for k, cy in zip(ys_in, cy_in, strict=True)]
@@ -310,10 +324,13 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         for t in terms[1:]:
             total = total + t
         total = graph.rename(total.name, _free_name(graph, "step"))      # the notes say dstep/d<node>
-    wrt = [*(c_in[k] for k in fc), *(x_in[k] for k in float_xs), *(consts[k] for k in floats)]
+    wrt = [*(c_in[k] for k in fc), *(x_in[k] for k in float_xs), *(consts[k] for k in floats),
+           *(bound[r] for r in readers)]
     vjp_first = graph._count
     # named d_<node>_t (the gradient at step t), not d_<node>: grad will want that name for the total
     grads = autodiff.reverse(total, wrt, prefix=lambda n: f"d_{n}_t")
+    d_readers = grads[len(grads) - len(readers):]
+    grads = grads[:len(grads) - len(readers)]
     # the step's outputs that the loop stacked are read from there, not recomputed
     read = {a for n, i in graph.nx.nodes(data="index") if i >= vjp_first for a in graph.nx.nodes[n]["args"]}
     reused = [j for j in range(n_ys) if outs[carries + j].name in read and _worth_saving(outs[carries + j])]
@@ -325,9 +342,15 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         for k, ch in zip(hist_in, ch_in, strict=True):
             d_carry[k] = d_carry[k] + ch
         totals = [acc + d for acc, d in zip(acc_in, d_consts, strict=True)]
+    # the loop stacks what the sums after it read of each step: the readers' cotangents and the values
+    # computed in the step that they read (the carries and xs are stacked already: history, sequences)
+    computed = {a: bound[a].name for r in readers for a in step.nx.nodes[r]["args"] if a in varying and a not in names}
+    stacked_ys = list({t.name: t for t in (*d_xs, *d_readers, *(bound[a] for a in computed))}.values())
+    stacked_names = [t.name for t in stacked_ys]      # the nodes move into the loop's body: keep their names
+    d_xs_names, reader_cts = [d.name for d in d_xs], [d.name for d in d_readers]
     spec, extra = _extract(graph, first, stand_ins + reused_in,
                            labels + [f"{body.output[carries + j]}_saved" for j in reused],
-                           [*d_carry.values(), *totals, *d_xs], f"{graph.name}: BPTT of {y.name}",
+                           [*d_carry.values(), *totals, *stacked_ys], f"{graph.name}: BPTT of {y.name}",
                            f"One step of back-propagation through {y.name!r}: the VJP of its body.",
                            {outs[carries + j].name: r.name for j, r in zip(reused, reused_in, strict=True)})
     back_init = [F.zeros_like(init[k]) if ct_carry[k] is None else ct_carry[k] for k in fc]
@@ -339,9 +362,83 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
                               "reverse": not reverse, "history": False}))
     d_init = dict(zip(fc, back[:len(fc)], strict=True))
     d_const_totals = dict(zip(floats, back[len(fc):len(fc) + len(floats)], strict=True))
-    d_seqs = dict(zip(float_xs, back[len(fc) + len(floats):], strict=True))
+    stacks = dict(zip(stacked_names, back[len(fc) + len(floats):], strict=True))
+    d_seqs = {k: stacks[d] for k, d in zip(float_xs, d_xs_names, strict=True)}
+    if hoisted:
+        steps = (dict(zip(names[:carries + xs], (*saved, *seqs), strict=True))
+                 | {a: stacks[n] for a, n in computed.items()})
+        cts = {r: stacks[n] for r, n in zip(readers, reader_cts, strict=True)}
+        with graph.noting(f"BPTT of {y.name}: summed over the steps at once"):
+            for k, found in hoisted.items():
+                d_const_totals[k] = _summed(graph, body, found, names[carries + xs + k], consts, steps, cts)
     return (*(d_init.get(k) for k in range(carries)), *(d_seqs.get(k) for k in range(xs)),
             *(d_const_totals.get(k) for k in range(len(consts))))
+
+
+def _varying(step, inputs):
+    """The nodes of a body that change from step to step: its carries and xs (``inputs``), and what reads them."""
+    found = set(inputs)
+    for n in step.order(step.nx):
+        if any(a in found for a in step.nx.nodes[n]["args"]):
+            found.add(n)
+    return found
+
+
+def _summed_after(body, first_const, varying):
+    """``{const position: [the varying nodes that read it]}`` for the consts whose gradient can be summed over
+    all steps after the loop, in one op per reader instead of once per step.
+
+    A const qualifies when every varying node reading it (directly, or through loop-invariant nodes such as
+    W.T) has an op that maps leading axes and reads no varying value of fewer dims than any of its args
+    (so the values stacked over the steps line up with the rest), and no output of the body is loop-invariant
+    and built from it.
+    """
+    step = body.graph
+    nodes = step.nx.nodes
+    live = step.upstream(list(body.output))
+    found = {}
+    for k, const in enumerate(body.inputs[first_const:]):
+        invariant = {const} | (nx.descendants(step.nx, const) - varying)
+        readers = [n for n in step.order(varying & live) if any(a in invariant for a in nodes[n]["args"])]
+        if readers and not invariant & set(body.output) and all(_maps_steps(step, r, varying) for r in readers):
+            found[k] = readers
+    return found
+
+
+def _maps_steps(step, node, varying):
+    """Whether ``node`` computed on its varying args stacked over the steps computes it for each step."""
+    attrs = step.nx.nodes[node]
+    op = OPS[attrs["op"]]
+    dims = [len(step.nx.nodes[a]["shape"]) for a in attrs["args"]]
+    return (op.maps_leading_axes and not op.several
+            and all(d >= max(dims) for a, d in zip(attrs["args"], dims, strict=True) if a in varying))
+
+
+def _summed(graph, body, readers, const, consts, steps, cts):
+    """The gradient of the body's ``const`` over all steps at once: each reader's VJP on its varying args
+    stacked over the steps (``steps``) and its stacked cotangent (``cts``), un-broadcast, then back through
+    the loop-invariant nodes between the const and the reader (rebuilt on ``consts``)."""
+    step = body.graph
+    first = graph._count
+    bound = dict(zip(body.inputs[len(body.inputs) - len(consts):], consts, strict=True))
+    total = None
+    for r in readers:
+        attrs = step.nx.nodes[r]
+        args = [steps[a] if a in steps else _rebuild(graph, step, [a], bound)[a] for a in attrs["args"]]
+        y = graph.apply(attrs["op"], tuple(args), attrs["params"])
+        for a, arg, g in zip(attrs["args"], args, OPS[attrs["op"]].vjp(cts[r], y, *args, **attrs["params"]),
+                             strict=True):
+            if g is not None and a not in steps and const in step.upstream([a]):
+                g, = autodiff.reverse(arg, [bound[const]], seed=autodiff.sum_to(g, arg),
+                                      prefix=lambda n: f"d_{n}_steps")
+                total = g if total is None else total + g
+    if total is None:
+        total = F.zeros_like(bound[const])
+    if total.id >= first:
+        total._attrs["note"] = graph._note
+    needed = graph.upstream([total.name])
+    graph.remove([n for n, i in graph.nx.nodes(data="index") if i >= first and n not in needed])
+    return total
 
 
 def _input(graph, base, shape, dtype):
@@ -359,12 +456,16 @@ def _free_name(graph, base):
 
 
 def _replay(graph, body, values):
-    """The body's nodes rebuilt in ``graph`` on ``values`` (one per body input); returns its outputs."""
-    step = body.graph
-    bound = dict(zip(body.inputs, values, strict=True))
-    for n in step.order(step.upstream(list(body.output))):
+    """The body's nodes rebuilt in ``graph`` on ``values`` (one per body input): body node -> Tensor."""
+    return _rebuild(graph, body.graph, list(body.output), dict(zip(body.inputs, values, strict=True)))
+
+
+def _rebuild(graph, step, targets, bound):
+    """The nodes of ``step`` that ``targets`` depend on, rebuilt in ``graph`` on the Tensors ``bound`` holds
+    for some of them; returns ``bound``, updated."""
+    for n in step.order(step.upstream(targets)):
         if n not in bound:
             attrs = step.nx.nodes[n]
             bound[n] = graph.apply(attrs["op"], tuple(bound[a] for a in attrs["args"]), attrs["params"],
                                    _free_name(graph, n))
-    return [bound[o] for o in body.output]
+    return bound

@@ -99,6 +99,59 @@ def test_cells_match_pytorch(cell):
     np.testing.assert_allclose(gc.compile(out)(**v), want.detach().numpy(), rtol=1e-12)
 
 
+def test_gradients_of_loop_invariant_values_summed_after_the_loop_match_the_unrolled_graph():
+    """W, gamma, u, M and P are read by ops that map a steps axis (matmul, element-wise; M through a tanh and
+    a transpose computed outside the loop): their gradients are summed after the loop at once. K (read by a
+    concatenate, which does not map, and by a product) and s (read with a per-step scalar) are summed in the
+    loop, as is the reshape of P computed outside the loop and read by the concatenate."""
+    g = gc.Graph("consts")
+    xs, h0 = g.input("xs", (T, None, I)), g.input("h0", (None, H))
+    W, gamma, u = g.param("W", (H, I)), g.param("gamma", (H,)), g.param("u", (B, H))
+    M, K, s, P = g.param("M", (H, H)), g.param("K", (1, H)), g.param("s", (H,)), g.param("P", (H,))
+    consts = [W, gamma, u, M, K, s, P]
+
+    def step(h, x):
+        a = x @ W.T + h * gamma - u * 0.5 + h @ gc.tanh(M).T
+        joined = gc.concatenate([h, K, gc.reshape(P, (1, H))], axis=0)
+        side = gc.sum(x) * s + gc.sum(joined[1:] * gamma, axis=0) + P + h * K
+        h = gc.tanh(a + side)
+        return h, h
+
+    def unrolled():
+        h, out = h0, []
+        for t in range(T):
+            h, _ = step(h, xs[t])
+            out.append(h)
+        return h, gc.stack(out)
+    (h_last, hs), (h_un, hs_un) = gc.scan(step, h0, xs), unrolled()
+    R = g.constant(RNG.normal(size=(T, B, H)))
+    loss, loss_un = gc.sum(hs * R) + gc.sum(h_last ** 2), gc.sum(hs_un * R) + gc.sum(h_un ** 2)
+    grads = gc.grad(loss, consts)
+    f = gc.compile([*grads, *gc.grad(loss_un, consts)])
+    v = {"xs": RNG.normal(size=(T, B, I)), "h0": RNG.normal(size=(B, H)),
+         **{c.name: RNG.normal(size=c.shape) * 0.3 for c in consts}}
+    got = f(**v)
+    for c, a, b in zip(consts, got[:len(consts)], got[len(consts):]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13, err_msg=c.name)
+    source = gc.compile(grads).source
+    assert [c.name for c in consts if f"d_{c.name}_total" in source] == ["K", "s"]
+    assert gc.check_gradients(loss, consts, v, rtol=1e-6, atol=1e-8).ok
+
+
+def test_a_body_numbers_its_new_free_dims_after_its_graphs():
+    """A body's stand-ins carry the graph's free dims; a dim the body makes (a concatenation along the free
+    batch) must not take one of their names, or two different sizes would look equal."""
+    g = gc.Graph("dims")
+    xs, h0, K = g.input("xs", (T, None, H)), g.input("h0", (None, H)), g.param("K", (2, H))
+    _, joined = gc.scan(lambda h, x: (h + x, gc.concatenate([h, K], axis=0)), h0, xs)
+    (scan,) = [n for n in g.nx if g.nx.nodes[n]["op"] == "scan"]
+    body = g.nx.nodes[scan]["params"]["body"].graph
+    dims = {n: body.nx.nodes[n]["shape"][0] for n in body.nx}
+    assert dims["concatenate"] not in (dims["h"], dims["x"]), dims
+    v = {"xs": RNG.normal(size=(T, B, H)), "h0": RNG.normal(size=(B, H)), "K": RNG.normal(size=(2, H))}
+    assert gc.compile(joined)(**v).shape == (T, B + 2, H)
+
+
 def test_hessian_vector_product_through_a_scan():
     g, xs, h0, w = rnn_graph("elman", 1)
     _, hs = gc.scan(lambda h, x: (gc.elman_cell(h, x, *w),) * 2, h0, xs)

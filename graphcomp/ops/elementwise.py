@@ -26,6 +26,7 @@ def _sigmoid(x):
 
 class Elementwise(Op):
     """Output shape is the broadcast of the args; dtype is NumPy's result dtype."""
+    maps_leading_axes = True
 
     def infer(self, *args):
         shape = broadcast_shapes(*(a.shape for a in args))

@@ -18,6 +18,7 @@ class MatMul(Op):
     da = ct @ b^T,  db = a^T @ ct (vectors taken as one-row / one-column matrices; a 2-D b that
     every batch entry of a shares gets the sum over them as one matmul of a's and ct's rows)."""
     name = "matmul"
+    maps_leading_axes = True
 
     def math(self, shapes, a, b):
         if len(shapes[1]) == 2 and len(shapes[2]) == 2:

@@ -36,6 +36,7 @@ class Expression(Op):
         of: for the op computing a partial derivative of another: ``(that op, index)``.
         builtin: defined by graphcomp (``gc.elementwise`` cannot redefine it).
     """
+    maps_leading_axes = True
 
     def __init__(self, name, expr, symbols, constants, given=None, of=None, builtin=False, doc=""):
         self.name = name

@@ -17,7 +17,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .. import notation
-from ..autodiff import _sum_to, grad
+from ..autodiff import grad, sum_to
 from ..codegen.names import printable
 from ..errors import FeedError, GraphError
 from ..graph import Tensor
@@ -413,7 +413,7 @@ class Chain:
                     for arg, ct in zip(node.args, cts, strict=True):
                         if ct is None or arg.name not in on_path:
                             continue
-                        ct = _sum_to(ct, arg)
+                        ct = sum_to(ct, arg)
                         renderer = _Renderer(graph, y.name, fold=lambda n: graph.nx.nodes[n]["index"] < first_new,
                                              shown=lambda n, attrs: (n, _latex_symbol(n)))
                         product = renderer.render(ct.name)
