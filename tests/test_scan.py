@@ -221,9 +221,13 @@ def test_generated_loop_reads_like_hand_written_code():
     g, xs, h0, w = rnn_graph("elman", 1)
     _, hs = gc.scan(lambda h, x: (gc.elman_cell(h, x, *w, name="h_new"),) * 2, h0, xs, name="rnn")
     source = gc.compile(hs).source
-    assert "    for t in range(len(x_seq)):\n        h_history.append(h)\n        h, y0 = _step(h, x_seq[t]" in source
-    assert "rnn_0, rnn_1, rnn_2 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in source
-    back = gc.compile(gc.grad(gc.sum(hs), w[1])).source
+    # the forward pass alone stacks what it returns, not the history back-propagation would read
+    assert "    for t in range(len(x_seq)):\n        h, y0 = _step(h, x_seq[t], W_ih, W_hh, b_ih, b_hh)\n" \
+           "        ys0.append(y0)\n    return h, np.stack(ys0)\n" in source
+    assert "rnn_0, rnn_1 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in source
+    back = gc.compile([hs, gc.grad(gc.sum(hs ** 2), w[1])]).source
+    assert "    for t in range(len(x_seq)):\n        h_history.append(h)\n        h, y0 = _step(h, x_seq[t]" in back
+    assert "rnn_0, rnn_1, rnn_2 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in back
     assert "for t in range(len(d_h_new_seq) - 1, -1, -1):" in back
 
 

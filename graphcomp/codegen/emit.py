@@ -81,6 +81,11 @@ class Emitter:
         ``keep`` are the nodes the body returns, which are never overwritten.
         """
         nodes = self._share([n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf], keep)
+        read = {}          # node of several outputs -> the indices of the outputs that some node reads
+        for n in nodes:
+            attrs = self.graph.nx.nodes[n]
+            if attrs["op"] == "part":
+                read.setdefault(self.rep.get(attrs["args"][0], attrs["args"][0]), set()).add(attrs["params"]["index"])
         last = self._last_uses(nodes, keep)
         owned = set()      # arrays this body allocated and may overwrite once dead
         pinned = set()     # arrays read by a statement that may return a view of them
@@ -90,10 +95,12 @@ class Emitter:
             attrs = self.graph.nx.nodes[n]
             op = OPS[attrs["op"]]
             expr = op.emit(*(self.ref(a) for a in attrs["args"]), **attrs["params"])
+            given = range(len(attrs.get("outputs", ())))      # the outputs the statement gives
             if isinstance(expr, Loop):
                 expr = self._loop(expr)
             elif isinstance(expr, Scan):
-                expr = self._scan(expr)
+                given = [k for k in given if k < expr.carries or k in read.get(n, ())]
+                expr = self._scan(expr, tuple(given))
             self.helpers.update(op.helpers)
             self.imports.update(op.imports)
             if op.inline:
@@ -102,9 +109,9 @@ class Emitter:
             comment = self.comment(n, attrs, op)
             if op.several:       # one name per output; the part nodes that read them are inline
                 ident = self.ident(n)
-                names = (Name(self.name.local(f"{ident}_{k}")) for k in range(len(attrs["outputs"])))
+                names = [Name(self.name.local(f"{ident}_{k}")) for k in range(len(attrs["outputs"]))]
                 self.inline[n] = Tuple(tuple(names))
-                out.append(Assign(self.inline[n], expr, comment, node=n))
+                out.append(Assign(Tuple(tuple(names[k] for k in given)), expr, comment, node=n))
                 continue
             fresh = op.fresh or allocates(expr)
             if not fresh:
@@ -161,10 +168,14 @@ class Emitter:
                                              (*stmts, Return(result)), body.doc)
         return self.bodies[body]
 
-    def _scan(self, scan):
+    def _scan(self, scan, given):
         """A scan as a call of a module-level function that loops over time steps, built once per
-        body and direction: each step calls the body's function on the whole batch."""
-        key = (scan.body, scan.reverse, scan.history)
+        body, direction and outputs read: each step calls the body's function on the whole batch.
+
+        The function returns the last carry, then of the stacked outputs and carry history only
+        those at the positions ``given`` (the rest is never stacked).
+        """
+        key = (scan.body, scan.reverse, scan.history, given)
         if key not in self.scans:
             step = self.function(scan.body, "_step")
             name = self.scans[key] = self.name.global_("_scan")
@@ -174,27 +185,29 @@ class Emitter:
             xs = [Name(local.local(f"{identifier(n)}_seq")) for n in inputs[scan.carries:scan.carries + scan.xs]]
             consts = [Name(local(n)) for n in inputs[scan.carries + scan.xs:]]
             n_ys = len(scan.body.output) - scan.carries
-            ys = [Name(local.local(f"ys{k}")) for k in range(n_ys)]
-            history = [Name(local.local(f"{c.id}_history")) for c in carries] if scan.history else []
-            records = list(zip(history, carries, strict=True)) if scan.history else []
+            ys = {k: Name(local.local(f"ys{k}")) for k in range(n_ys) if scan.carries + k in given}
+            history = {c: Name(local.local(f"{c.id}_history")) for k, c in enumerate(carries)
+                       if scan.history and scan.carries + n_ys + k in given}
             t = local.local("t")
             length = Call(Name("len"), (xs[0],))
             bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
-            targets = carries + [Name(local.local(f"y{k}")) for k in range(n_ys)]
-            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for h, c in records),
+            outputs = [Name(local.local(f"y{k}")) if k in ys else Name("_") for k in range(n_ys)]
+            targets = carries + outputs
+            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for c, h in history.items()),
                     Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
                            Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
-                    *(ExprStmt(Call(Attr(y, "append"), (v,))) for y, v in zip(ys, targets[scan.carries:], strict=True))]
+                    *(ExprStmt(Call(Attr(y, "append"), (outputs[k],))) for k, y in ys.items())]
             # a reversed loop appended its outputs last step first
-            stacked = [np_call("stack", Index(y, Slice(step=Const(-1))) if scan.reverse else y) for y in ys + history]
+            stacked = [np_call("stack", Index(y, Slice(step=Const(-1))) if scan.reverse else y)
+                       for y in [*ys.values(), *history.values()]]
             results = (*carries, *stacked)
             doc = (f"Run {step} over the time steps of the sequences{' from last to first' if scan.reverse else ''}; "
                    "return the last carry and the stacked outputs" + (", then the carry entering each step."
-                                                                       if scan.history else "."))
+                                                                       if history else "."))
             self.helpers[name] = FunctionDef(
                 name, tuple(c.id for c in carries + xs + consts),
-                (*(Assign(y, Call(Name("list"))) for y in ys + history), For(t, bounds, tuple(loop)),
-                 Return(Tuple(results))), doc)      # a tuple even of one: the node's value is a tuple
+                (*(Assign(y, Call(Name("list"))) for y in [*ys.values(), *history.values()]),
+                 For(t, bounds, tuple(loop)), Return(Tuple(results))), doc)
         return Call(Name(self.scans[key]), scan.args)
 
     def _share(self, nodes, keep):
