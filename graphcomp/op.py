@@ -61,6 +61,8 @@ class Op:
             loop's steps) and the others as they are, the op computes its result for each leading
             index (element-wise ops, matmul). A scan then sums the gradient of a loop-invariant
             arg over all steps after the loop, in one op, instead of step by step.
+        costly: computing it costs far more than reading it back (a contraction such as matmul): a
+            scan keeps its per-step results for back-propagation instead of recomputing them.
         fresh: ``emit`` always gives a new array that shares no memory with anything else (a
             helper that allocates its result), so codegen may write later results into it once it
             is dead. False (the default) is always safe; a test checks every op that says True.
@@ -85,6 +87,7 @@ class Op:
     broadcast = False
     several = False
     maps_leading_axes = False
+    costly = False
     fresh = False
     helpers = {}
     imports = ()

@@ -12,9 +12,13 @@ Its VJP is back-propagation through time as another scan, over the steps
 in reverse: the body of that scan recomputes one forward step from the saved
 carry and applies the step's VJP (built by the chain-rule pass on the body),
 so only the carries are kept, never every intermediate of every step; what
-the VJP reads of the step's stacked outputs (an RNN's hidden state) is read
-from them rather than recomputed. Saving every value the VJP reads instead
-(the LSTM's gates) was measured slower in NumPy: the stacking copies and the
+it needs of the step's stacked outputs (an RNN's hidden state) is read from
+them rather than recomputed. The body also outputs its costly per-step
+values (``Op.costly``: the matmuls that read the carry), which the loop
+stacks only when back-propagation reads them: recomputing those is most of
+a step's cost, recomputing the element-wise rest is cheap (JAX's
+``dots_saveable`` policy). Saving every value the VJP reads instead (the
+LSTM's gates) was measured slower in NumPy: the stacking copies and the
 buffers the forward step may no longer reuse cost more than the recompute.
 The gradient of a loop-invariant value (a weight) that the body reads only
 through ops mapping a leading axis (matmul, element-wise) is not added up
@@ -171,6 +175,7 @@ def scan(body: Callable, init: Tensor | Sequence[Tensor], xs: Tensor | Sequence[
                                 f"{graph.name}: {getattr(body, '__name__', 'body')}",
                                 f"One step of {getattr(body, '__qualname__', 'body')!r}: (carry, x_t) -> "
                                 "(new carry, y_t).")
+        spec = _keeping_costly(spec, len(init_list) + len(xs_list))
         node = graph.apply("scan", (*init_list, *xs_list, *consts),
                            {"body": spec, "carries": len(init_list), "xs": len(xs_list), "reverse": bool(reverse),
                             "history": True}, name)
@@ -182,6 +187,17 @@ def scan(body: Callable, init: Tensor | Sequence[Tensor], xs: Tensor | Sequence[
     carry_result = carry_out[0] if carry_single else carry_out
     ys_result = None if result[1] is None else ys_out[0] if ys_single else ys_out
     return carry_result, ys_result
+
+
+def _keeping_costly(body, varying_inputs):
+    """``body`` with its costly per-step values (the matmuls that read the carry or x_t) as extra outputs
+    after its own, so the loop can stack them for back-propagation: the values BPTT recomputes from them
+    are cheap (element-wise), they are not. A loop that is never differentiated does not stack them."""
+    step = body.graph
+    live = step.upstream(list(body.output))
+    kept = [n for n in step.order(_varying(step, body.inputs[:varying_inputs]) & live)
+            if OPS[step.nx.nodes[n]["op"]].costly and n not in body.output]
+    return Body(step, body.inputs, body.output + tuple(kept), body.doc) if kept else body
 
 
 def _worth_saving(t):
@@ -326,16 +342,10 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         total = graph.rename(total.name, _free_name(graph, "step"))      # the notes say dstep/d<node>
     wrt = [*(c_in[k] for k in fc), *(x_in[k] for k in float_xs), *(consts[k] for k in floats),
            *(bound[r] for r in readers)]
-    vjp_first = graph._count
     # named d_<node>_t (the gradient at step t), not d_<node>: grad will want that name for the total
     grads = autodiff.reverse(total, wrt, prefix=lambda n: f"d_{n}_t")
     d_readers = grads[len(grads) - len(readers):]
     grads = grads[:len(grads) - len(readers)]
-    # the step's outputs that the loop stacked are read from there, not recomputed
-    read = {a for n, i in graph.nx.nodes(data="index") if i >= vjp_first for a in graph.nx.nodes[n]["args"]}
-    reused = [j for j in range(n_ys) if outs[carries + j].name in read and _worth_saving(outs[carries + j])]
-    reused_in = [_input(graph, f"{body.output[carries + j]}_saved", outs[carries + j].shape, outs[carries + j].dtype)
-                 for j in reused]
     d_carry = dict(zip(fc, grads[:len(fc)], strict=True))
     d_xs, d_consts = grads[len(fc):len(fc) + len(float_xs)], grads[len(fc) + len(float_xs):]
     with graph.noting(f"BPTT of {y.name}"):
@@ -344,10 +354,17 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
         totals = [acc + d for acc, d in zip(acc_in, d_consts, strict=True)]
     # the loop stacks what the sums after it read of each step: the readers' cotangents and the values
     # computed in the step that they read (the carries and xs are stacked already: history, sequences)
-    computed = {a: bound[a].name for r in readers for a in step.nx.nodes[r]["args"] if a in varying and a not in names}
+    summing = {names[carries + xs + k]: found for k, found in hoisted.items()}
+    invariant = dict(zip(names[carries + xs:], consts, strict=True))
+    reads = _summing_reads(graph, step, summing, invariant, varying, seqs[0].shape[0]) if hoisted else set()
+    computed = {a: bound[a].name for a in step.order(reads) if a not in names}
     stacked_ys = list({t.name: t for t in (*d_xs, *d_readers, *(bound[a] for a in computed))}.values())
     stacked_names = [t.name for t in stacked_ys]      # the nodes move into the loop's body: keep their names
     d_xs_names, reader_cts = [d.name for d in d_xs], [d.name for d in d_readers]
+    # the step's outputs that the loop stacked and the backward step needs are read from there, not recomputed
+    reused = _read_back(graph, [*d_carry.values(), *totals, *stacked_ys], outs[carries:])
+    reused_in = [_input(graph, f"{body.output[carries + j]}_saved", outs[carries + j].shape, outs[carries + j].dtype)
+                 for j in reused]
     spec, extra = _extract(graph, first, stand_ins + reused_in,
                            labels + [f"{body.output[carries + j]}_saved" for j in reused],
                            [*d_carry.values(), *totals, *stacked_ys], f"{graph.name}: BPTT of {y.name}",
@@ -367,12 +384,37 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
     if hoisted:
         steps = (dict(zip(names[:carries + xs], (*saved, *seqs), strict=True))
                  | {a: stacks[n] for a, n in computed.items()})
-        cts = {r: stacks[n] for r, n in zip(readers, reader_cts, strict=True)}
+        unread = {}      # what the sums do not read still stands in for the VJPs' args: removed again
+
+        def stacked(n):
+            if n in steps:
+                return steps[n]
+            if n not in unread:
+                attrs = step.nx.nodes[n]
+                unread[n] = _input(graph, f"{n}_steps", (seqs[0].shape[0], *attrs["shape"]), attrs["dtype"])
+            return unread[n]
+        cts = dict(zip(readers, (stacks[n] for n in reader_cts), strict=True))
         with graph.noting(f"BPTT of {y.name}: summed over the steps at once"):
             for k, found in hoisted.items():
-                d_const_totals[k] = _summed(graph, body, found, names[carries + xs + k], consts, steps, cts)
+                d_const_totals[k] = _summed(graph, step, found, names[carries + xs + k], dict(invariant), varying,
+                                            stacked, cts.__getitem__)
     return (*(d_init.get(k) for k in range(carries)), *(d_seqs.get(k) for k in range(xs)),
             *(d_const_totals.get(k) for k in range(len(consts))))
+
+
+def _read_back(graph, results, ys):
+    """The positions of the step outputs ``ys`` (replayed) that computing ``results`` needs when each one
+    worth saving is read from the loop's stack instead of recomputed (what it is computed from is then not
+    needed for it)."""
+    saveable = {y.name: j for j, y in enumerate(ys) if _worth_saving(y)}
+    seen, todo = set(), [r.name for r in results]
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            if n not in saveable:
+                todo.extend(graph.nx.pred[n])
+    return sorted(saveable[n] for n in seen & saveable.keys())
 
 
 def _varying(step, inputs):
@@ -414,21 +456,20 @@ def _maps_steps(step, node, varying):
             and all(d >= max(dims) for a, d in zip(attrs["args"], dims, strict=True) if a in varying))
 
 
-def _summed(graph, body, readers, const, consts, steps, cts):
+def _summed(graph, step, readers, const, bound, varying, stacked, cts):
     """The gradient of the body's ``const`` over all steps at once: each reader's VJP on its varying args
-    stacked over the steps (``steps``) and its stacked cotangent (``cts``), un-broadcast, then back through
-    the loop-invariant nodes between the const and the reader (rebuilt on ``consts``)."""
-    step = body.graph
+    stacked over the steps (``stacked(name)``; a reader's own name gives its output) and its stacked
+    cotangent (``cts(reader)``), un-broadcast, then back through the loop-invariant nodes between the const
+    and the reader (rebuilt on the Tensors ``bound`` holds for the body's consts). The nodes the result
+    does not need are removed again."""
     first = graph._count
-    bound = dict(zip(body.inputs[len(body.inputs) - len(consts):], consts, strict=True))
     total = None
     for r in readers:
         attrs = step.nx.nodes[r]
-        args = [steps[a] if a in steps else _rebuild(graph, step, [a], bound)[a] for a in attrs["args"]]
-        y = graph.apply(attrs["op"], tuple(args), attrs["params"])
-        for a, arg, g in zip(attrs["args"], args, OPS[attrs["op"]].vjp(cts[r], y, *args, **attrs["params"]),
+        args = [stacked(a) if a in varying else _rebuild(graph, step, [a], bound)[a] for a in attrs["args"]]
+        for a, arg, g in zip(attrs["args"], args, OPS[attrs["op"]].vjp(cts(r), stacked(r), *args, **attrs["params"]),
                              strict=True):
-            if g is not None and a not in steps and const in step.upstream([a]):
+            if g is not None and a not in varying and const in step.upstream([a]):
                 g, = autodiff.reverse(arg, [bound[const]], seed=autodiff.sum_to(g, arg),
                                       prefix=lambda n: f"d_{n}_steps")
                 total = g if total is None else total + g
@@ -439,6 +480,24 @@ def _summed(graph, body, readers, const, consts, steps, cts):
     needed = graph.upstream([total.name])
     graph.remove([n for n, i in graph.nx.nodes(data="index") if i >= first and n not in needed])
     return total
+
+
+def _summing_reads(graph, step, hoisted, bound, varying, length):
+    """The varying body nodes (readers' args, and readers themselves for their outputs) whose values
+    stacked over the ``length`` steps ``_summed`` reads for the consts ``hoisted`` (body name -> its
+    readers), found by running it on stand-ins, which are removed again."""
+    first = graph._count
+    read = set()
+    for const, readers in hoisted.items():
+        nodes = step.nx.nodes
+        made = {n: _input(graph, f"{n}_steps", (length, *nodes[n]["shape"]), nodes[n]["dtype"])
+                for r in readers for n in (r, *(a for a in nodes[r]["args"] if a in varying))}
+        cts = {r: _input(graph, f"d_{r}_steps", (length, *nodes[r]["shape"]), nodes[r]["dtype"]) for r in readers}
+        total = _summed(graph, step, readers, const, dict(bound), varying, made.__getitem__, cts.__getitem__)
+        up = graph.upstream([total.name])
+        read |= {n for n, t in made.items() if t.name in up}
+        graph.remove([n for n, i in graph.nx.nodes(data="index") if i >= first])
+    return read
 
 
 def _input(graph, base, shape, dtype):

@@ -227,8 +227,27 @@ def test_generated_loop_reads_like_hand_written_code():
     assert "rnn_0, rnn_1 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in source
     back = gc.compile([hs, gc.grad(gc.sum(hs ** 2), w[1])]).source
     assert "    for t in range(len(x_seq)):\n        h_history.append(h)\n        h, y0 = _step(h, x_seq[t]" in back
-    assert "rnn_0, rnn_1, rnn_2 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in back
+    assert "rnn_0, rnn_1, rnn_4 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in back      # not the matmuls (outputs 2, 3)
     assert "for t in range(len(d_h_new_seq) - 1, -1, -1):" in back
+
+
+def test_bptt_reads_the_saved_recurrent_matmul_instead_of_recomputing_it():
+    g, xs, h0, w = rnn_graph("lstm", 4)
+    c0 = g.input("c0", (None, H))
+
+    def step(state, x):
+        h, c = gc.lstm_cell(state, x, *w)
+        return [h, c], h
+    _, hs = gc.scan(step, [h0, c0], xs, name="lstm")
+    loss = gc.sum(hs * g.constant(RNG.normal(size=(T, B, H))))
+    source = gc.compile(gc.grad(loss, list(w))).source
+    backward = source[source.index("def _step_2"):source.index("def run")]
+    assert "matmul_1_saved" in backward and "@ W_hh.T" not in backward      # the forward's product, stacked
+    assert "@ W_hh.T" in source[source.index("def _step("):source.index("def _step_2")]
+    forward = gc.compile(hs).source     # no gradient: the products are not stacked
+    assert forward.count("np.stack(") == 1 and "return state0, state1, np.stack(ys0)\n" in forward
+    v = values(4) | {"c0": RNG.normal(size=(B, H))}
+    assert gc.check_gradients(loss, list(w), v, rtol=1e-6, atol=1e-8).ok
 
 
 @pytest.mark.parametrize("body, error, message", [

@@ -3,7 +3,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
-from ..op import OPS
+from ..op import OPS, Body
 from .ir import (Assign, Attr, BinOp, Call, Const, ExprStmt, For, FunctionDef, Index, ListComp, Loop, Name, Return,
                  Scan, Slice, Tuple, UnOp, np_attr, np_call)
 from .names import Namer, display, identifier
@@ -53,7 +53,8 @@ class Emitter:
         self.helpers = {}  # name -> helper source, or the FunctionDef of a loop body
         self.imports = set()  # modules the helpers need besides NumPy
         self.bodies = {}   # op.Body -> the name of its function
-        self.scans = {}    # (op.Body, reverse, history) -> the name of its loop's function
+        self.scans = {}    # (op.Body, reverse, history, outputs given) -> the name of its loop's function
+        self.subsets = {}  # (op.Body, outputs read) -> that body returning only those
 
     def ident(self, node):
         """The identifier of a node's value; grad's temporaries are numbered _t0, _t1, ... per module."""
@@ -156,6 +157,7 @@ class Emitter:
             inner = Emitter(body.graph, Namer(reserved=self.name.reserved, module=self.name))
             inner.bodies = self.bodies
             inner.scans = self.scans
+            inner.subsets = self.subsets
             outputs = list(body.output) if isinstance(body.output, tuple) else [body.output]
             stmts = inner.statements(needed(body.graph, outputs), keep=outputs)
             # the loop stacks or sums what it returns, or passes it to the next step: no copy needed
@@ -177,22 +179,23 @@ class Emitter:
         """
         key = (scan.body, scan.reverse, scan.history, given)
         if key not in self.scans:
-            step = self.function(scan.body, "_step")
+            n_ys = len(scan.body.output) - scan.carries
+            read = tuple(k for k in range(n_ys) if scan.carries + k in given)
+            step = self.function(self._returning(scan.body, scan.carries, read), "_step")
             name = self.scans[key] = self.name.global_("_scan")
             local = Namer(reserved=self.name.reserved, module=self.name)
             inputs = scan.body.inputs
             carries = [Name(local(n)) for n in inputs[:scan.carries]]
             xs = [Name(local.local(f"{identifier(n)}_seq")) for n in inputs[scan.carries:scan.carries + scan.xs]]
             consts = [Name(local(n)) for n in inputs[scan.carries + scan.xs:]]
-            n_ys = len(scan.body.output) - scan.carries
-            ys = {k: Name(local.local(f"ys{k}")) for k in range(n_ys) if scan.carries + k in given}
+            ys = {k: Name(local.local(f"ys{k}")) for k in read}
             history = {c: Name(local.local(f"{c.id}_history")) for k, c in enumerate(carries)
                        if scan.history and scan.carries + n_ys + k in given}
             t = local.local("t")
             length = Call(Name("len"), (xs[0],))
             bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
-            outputs = [Name(local.local(f"y{k}")) if k in ys else Name("_") for k in range(n_ys)]
-            targets = carries + outputs
+            outputs = {k: Name(local.local(f"y{k}")) for k in read}
+            targets = carries + list(outputs.values())
             loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for c, h in history.items()),
                     Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
                            Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
@@ -209,6 +212,17 @@ class Emitter:
                 (*(Assign(y, Call(Name("list"))) for y in [*ys.values(), *history.values()]),
                  For(t, bounds, tuple(loop)), Return(Tuple(results))), doc)
         return Call(Name(self.scans[key]), scan.args)
+
+    def _returning(self, body, carries, read):
+        """``body`` returning its carries and only the outputs at positions ``read`` (after the carries):
+        the step function of a loop that stacks only those, free to reuse the others' buffers."""
+        if len(read) == len(body.output) - carries:
+            return body
+        key = (body, read)
+        if key not in self.subsets:
+            self.subsets[key] = Body(body.graph, body.inputs,
+                                     body.output[:carries] + tuple(body.output[carries + k] for k in read), body.doc)
+        return self.subsets[key]
 
     def _share(self, nodes, keep):
         """The nodes that get a statement; each other node is mapped in ``rep`` to its equal.
