@@ -63,6 +63,8 @@ class Op:
             arg over all steps after the loop, in one op, instead of step by step.
         costly: computing it costs far more than reading it back (a contraction such as matmul): a
             scan keeps its per-step results for back-propagation instead of recomputing them.
+        view: ``emit`` gives its first arg's array in another shape, a view of it or a copy (later
+            args give only shapes), so the node may take over that array's buffer once it is dead.
         fresh: ``emit`` always gives a new array that shares no memory with anything else (a
             helper that allocates its result), so codegen may write later results into it once it
             is dead. False (the default) is always safe; a test checks every op that says True.
@@ -88,6 +90,7 @@ class Op:
     several = False
     maps_leading_axes = False
     costly = False
+    view = False
     fresh = False
     helpers = {}
     imports = ()

@@ -59,11 +59,12 @@ def conv2d_grad_weight(x, ct, kernel, stride, padding, dilation, groups):
     return dw
 
 
-def im2col(x, kernel, stride, padding, dilation, groups):
+def im2col(x, kernel, stride, padding, dilation, groups, extra=None):
     xp = np.pad(x, ((0, 0), (0, 0)) + tuple(padding))
     per_group = x.shape[1] // groups
     oh, ow = out_size(x.shape, kernel, stride, padding, dilation)
-    cols = np.zeros((x.shape[0], groups, per_group * kernel[0] * kernel[1], oh * ow))
+    rows = per_group * kernel[0] * kernel[1]
+    cols = np.full((x.shape[0], groups, rows + (extra is not None), oh * ow), np.nan if extra is None else extra)
     for n, g, c in itertools.product(range(x.shape[0]), range(groups), range(per_group)):
         for i, j, taps in _windows(x.shape, kernel, stride, padding, dilation):
             for k, (r, s) in enumerate(taps):
@@ -71,7 +72,8 @@ def im2col(x, kernel, stride, padding, dilation, groups):
     return cols
 
 
-def col2im(cols, size, kernel, stride, padding, dilation):
+def col2im(cols, size, kernel, stride, padding, dilation, extra=False):
+    cols = cols[:, :, :cols.shape[2] - extra]
     n, groups, rows = cols.shape[:3]
     channels = groups * rows // (kernel[0] * kernel[1])
     shape = (n, channels) + tuple(size)

@@ -85,6 +85,26 @@ def test_dead_arrays_are_recycled_for_later_results_of_their_shape():
     np.testing.assert_allclose(kept(**values)[0], np.tanh(values["x"] @ values["W"]))
 
 
+def test_a_reshape_takes_over_the_array_it_views_once_nothing_else_reads_that():
+    g = gc.Graph()
+    x, W = g.input("x", (4, 6)), g.param("W", (6, 6))
+    r = gc.reshape(gc.matmul(x, W, name="m"), (2, 12), name="r")    # m's last read: r may take m over
+    y = gc.relu(r, name="y")
+    e = gc.exp(x, name="e")
+    s = gc.reshape(e, (24,), name="s")          # e is read again after s: s views it and must stay as it is
+    z = gc.neg(s, name="z")
+    t = gc.mul(e, 2.0, name="t")
+    f = gc.compile([y, z, t])
+    assert "y = np.maximum(r, 0, out=r)" in f.source
+    assert "out=s" not in f.source and "out=e" not in f.source
+    rng = np.random.default_rng(4)
+    xs, Ws = rng.normal(size=(4, 6)), rng.normal(size=(6, 6))
+    got_y, got_z, got_t = f(x=xs, W=Ws)
+    np.testing.assert_allclose(got_y, np.maximum(xs @ Ws, 0).reshape(2, 12))
+    np.testing.assert_allclose(got_z, -np.exp(xs).reshape(24))
+    np.testing.assert_allclose(got_t, 2 * np.exp(xs))
+
+
 def test_forward_cache_survives_backward_and_train_step_reuse():
     g, loss, params = build()
     step = gc.compile_training(loss, params)

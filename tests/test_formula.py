@@ -198,15 +198,15 @@ def _small_cnn():
 def test_formulas_through_a_cnn_print_and_evaluate_what_has_a_numpy_form():
     loss, w, W = _small_cnn()
     d = gc.derivative(loss, w)
-    # conv2d is im2col(x) times the kernel as a matrix, one matmul per image; its weight gradient sums
-    # the images' products with the columns
-    assert str(d).splitlines()[0] == \
-        "∂loss/∂w = reshape(sum(matmul(reshape(mul(∂loss/∂h, 𝟙[h > 0])), transpose(im2col(x)))))"
-    assert "h        = relu(add(reshape(matmul(reshape(w), im2col(x))), 𝟏reshape(b)))" in str(d)
+    # conv2d is im2col(x) (with a row of ones) times the kernel as a matrix (the bias its last column), one
+    # matmul per image; the weight gradient sums the images' products with the columns, then drops the bias
+    assert str(d).splitlines()[0] == ("∂loss/∂w = reshape(part(split_like(sum(matmul(reshape(mul(∂loss/∂h, "
+                                      "𝟙[h > 0])), transpose(im2col(x)))), reshape(w), reshape(b))))")
+    assert "h        = relu(reshape(matmul(concatenate(reshape(w), reshape(b)), im2col(x))))" in str(d)
     rng = np.random.default_rng(5)
     values = {"x": rng.normal(size=(4, 1, 6, 6)), "y": rng.integers(0, 3, 4), "w": rng.normal(size=(2, 1, 3, 3)),
               "b": rng.normal(size=2), "W": rng.normal(size=(8, 3))}
-    with pytest.raises(gc.GraphError, match=r"cannot evaluate im2col\(\.\.\.\): the op has no NumPy form"):
+    with pytest.raises(gc.GraphError, match=r"cannot evaluate concatenate\(\.\.\.\): the op has no NumPy form"):
         d.evaluate(values)
     assert str(gc.derivative(loss, W).chain()).splitlines()[-1].endswith("∂loss/∂W = sliceᵀ·∂loss/∂matmul_1")
 

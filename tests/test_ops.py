@@ -227,10 +227,10 @@ def conv_params(stride, padding, dilation, groups):
     return dict(window_params(stride, padding, dilation), groups=groups)
 
 
-def columns(x, w, stride, padding, dilation, groups):
-    """The shape of im2col(x) for a conv of x with w."""
+def columns(x, w, stride, padding, dilation, groups, extra):
+    """The shape of im2col(x) for a conv of x with w (with an extra row)."""
     oh, ow = naive.out_size(x, w[2:], stride, padding, dilation)
-    return (x[0], groups, x[1] // groups * w[2] * w[3], oh * ow)
+    return (x[0], groups, x[1] // groups * w[2] * w[3] + extra, oh * ow)
 
 
 POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
@@ -238,9 +238,11 @@ POOLS = [((2, 3, 4, 4), dict(kernel=(2, 2), stride=(2, 2), padding=P0)),
          (("n", 2, 4, 5), dict(kernel=(2, 3), stride=(1, 2), padding=((1, 1), (0, 0))))]
 
 CONV_CASES = [
-    *(Case("im2col", [x], params=dict(kernel=w[2:], **conv_params(*rest))) for x, w, *rest in CONV),
-    *(Case("col2im", [columns(x, w, *rest)], params=dict(size=x[2:], kernel=w[2:], **window_params(*rest[:3])))
-      for x, w, *rest in CONV),
+    *(Case("im2col", [x], params=dict(kernel=w[2:], **conv_params(*rest), extra=extra))
+      for x, w, *rest in CONV for extra in (None, 1.0)),
+    *(Case("col2im", [columns(x, w, *rest, extra)], params=dict(size=x[2:], kernel=w[2:], **window_params(*rest[:3]),
+                                                                  extra=extra))
+      for x, w, *rest in CONV for extra in (False, True)),
     *(Case(op, [x], params=p) for op in ("max_pool2d", "avg_pool2d") for x, p in POOLS),
     *(Case(op, [x[:2] + naive.out_size(x, p["kernel"], p["stride"], p["padding"]), X(*x)], params=p)
       for op in ("max_pool2d_grad", "avg_pool2d_grad") for x, p in POOLS),

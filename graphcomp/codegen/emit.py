@@ -115,7 +115,14 @@ class Emitter:
                 out.append(Assign(Tuple(tuple(names[k] for k in given)), expr, comment, node=n))
                 continue
             fresh = op.fresh or allocates(expr)
-            if not fresh:
+            if op.view:      # its array is its first arg's, reshaped (or a copy): it takes it over if that dies here
+                viewed = list(self.reads(self.rep.get(attrs["args"][0], attrs["args"][0]), itself=True))
+                if len(viewed) == 1 and viewed[0] in owned and viewed[0] not in pinned and last[viewed[0]] == i:
+                    owned.discard(viewed[0])
+                    fresh = True
+                else:
+                    pinned.update(viewed)
+            elif not fresh:
                 pinned.update(self.reads(n))
             for a in dict.fromkeys(self.rep.get(a, a) for a in attrs["args"]):
                 if a in owned and a not in pinned and last[a] == i and self._same_type(a, attrs):
@@ -279,9 +286,16 @@ class Emitter:
             last[self.rep.get(n, n)] = end
         return last
 
-    def reads(self, n):
-        """Nodes whose arrays node ``n``'s statement reads (through inline args and shared nodes)."""
-        for a in self.graph.nx.nodes[n]["args"]:
+    def reads(self, n, itself=False):
+        """Nodes whose arrays node ``n``'s statement reads (through inline args and shared nodes); with
+        ``itself``, those that reading ``n`` reads (``n`` unless it is inline)."""
+        attrs = self.graph.nx.nodes[n]
+        if itself and not OPS[attrs["op"]].inline:
+            yield n
+            return
+        # a view op reads only its first arg's values; the others give their shapes (which in-place
+        # writes never change)
+        for a in attrs["args"][:1] if OPS[attrs["op"]].view else attrs["args"]:
             a = self.rep.get(a, a)
             if OPS[self.graph.nx.nodes[a]["op"]].inline:
                 yield from self.reads(a)

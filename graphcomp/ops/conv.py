@@ -20,6 +20,7 @@ from ..errors import ShapeError
 from ..graph import F, Tensor
 from ..op import Op, register, require_float, result_dtype
 from ..shapes import dims_compatible, format_shape, is_free, is_int
+from .structure import concatenate
 
 _WINDOWS = '''
 def _windows(x, kernel, stride, padding, dilation, value=0.0):
@@ -39,28 +40,37 @@ def _out_size(size, kernel, stride, padding, dilation):
 '''
 
 _IM2COL = '''
-def _im2col(x, kernel, stride, padding, dilation, groups):
-    """The (n, groups, c/groups * kh * kw, out_h * out_w) im2col columns of NCHW x: per image and group
-    one matrix, a row per (channel, tap), a column per output position. Always a new array."""
+def _im2col(x, kernel, stride, padding, dilation, groups, extra):
+    """The im2col columns of NCHW x, (n, groups, c/groups * kh * kw, out_h * out_w): per image and group one
+    matrix, a row per (channel, tap), a column per output position; with a last row of extra's value
+    unless extra is None. Always a new array."""
     windows = _windows(x, kernel, stride, padding, dilation)
     n, c, oh, ow, kh, kw = windows.shape
-    cols = np.empty((n, c, kh, kw, oh, ow), x.dtype)
-    cols[...] = windows.transpose(0, 1, 4, 5, 2, 3)
-    return cols.reshape(n, groups, c // groups * kh * kw, oh * ow)
+    rows = c // groups * kh * kw
+    cols = np.empty((n, groups, rows + (extra is not None), oh * ow), x.dtype)
+    taps = cols[:, :, :rows].reshape(n, groups, c // groups, kh, kw, oh, ow)
+    taps[...] = windows.reshape(n, groups, c // groups, oh, ow, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
+    if extra is not None:
+        cols[:, :, rows] = extra
+    return cols
 '''
 
 _COL2IM = '''
-def _col2im(cols, size, kernel, stride, padding, dilation):
+def _col2im(cols, size, kernel, stride, padding, dilation, extra):
     """The adjoint of _im2col: every column entry added onto the input position it was copied from
-    (entries from the padding dropped). A loop over the kh * kw taps, vectorized over the rest."""
+    (entries from the padding, and the extra last row if extra, dropped). A loop over the kh * kw taps,
+    vectorized over the rest."""
     out = _out_size(size, kernel, stride, padding, dilation)
-    taps = cols.reshape(cols.shape[0], -1, *kernel, *out)
+    n, groups, rows = cols.shape[:3]
+    per_group = (rows - extra) // (kernel[0] * kernel[1])
+    taps = cols[:, :, :rows - extra].reshape(n, groups, per_group, *kernel, *out)
     rows = [_tap(i, out[0], size[0], stride[0], padding[0][0], dilation[0]) for i in range(kernel[0])]
     cols = [_tap(j, out[1], size[1], stride[1], padding[1][0], dilation[1]) for j in range(kernel[1])]
-    x = np.zeros(taps.shape[:2] + tuple(size), taps.dtype)
+    x = np.zeros((n, groups * per_group) + tuple(size), taps.dtype)
+    planes = x.reshape(n, groups, per_group, *size)
     for i, (out_rows, in_rows) in enumerate(rows):
         for j, (out_cols, in_cols) in enumerate(cols):
-            x[:, :, in_rows, in_cols] += taps[:, :, i, j, out_rows, out_cols]
+            planes[:, :, :, in_rows, in_cols] += taps[:, :, :, i, j, out_rows, out_cols]
     return x
 '''
 
@@ -226,59 +236,68 @@ def _args(*names):
 @register
 class Im2col(Op):
     """y[n, g, (c, i, j), (h, w)] = x_padded[n, g*C/groups + c, h*sh + i*dh, w*sw + j*dw]: the windows of x
-    as matrices, so that a convolution is one matmul per image (conv2d builds it so);  dx = col2im(ct)."""
+    as matrices, so that a convolution is one matmul per image (conv2d builds it so), and with ``extra`` a
+    last row of that value (1.0: the kernel matrix's last column adds a bias in the same matmul);
+    dx = col2im(ct)."""
     name = "im2col"
     public = False
     fresh = True
     helpers = {"_windows": _WINDOWS, "_im2col": _IM2COL}
 
-    def normalize(self, x, *, kernel, stride=1, padding=0, dilation=1, groups=1):
+    def normalize(self, x, *, kernel, stride=1, padding=0, dilation=1, groups=1, extra=None):
         kernel = _pair(kernel, "kernel", 1)
-        return {"kernel": kernel, **_conv_params(kernel, stride, padding, dilation, groups)}
+        if extra is not None and not isinstance(extra, (int, float)) or isinstance(extra, bool):
+            raise ShapeError(f"extra must be None or a number, got {extra!r}")
+        return {"kernel": kernel, **_conv_params(kernel, stride, padding, dilation, groups),
+                "extra": None if extra is None else float(extra)}
 
-    def infer(self, x, *, kernel, stride, padding, dilation, groups):
+    def infer(self, x, *, kernel, stride, padding, dilation, groups, extra):
         _image(x, "im2col")
         if x.shape[1] % groups:
             raise ShapeError(f"groups={groups} must divide the {x.shape[1]} input channels")
         out = _spatial(x.shape[2:], kernel, stride, padding, dilation, "im2col")
-        return (x.shape[0], groups, x.shape[1] // groups * kernel[0] * kernel[1], out[0] * out[1]), x.dtype
+        rows = x.shape[1] // groups * kernel[0] * kernel[1] + (extra is not None)
+        return (x.shape[0], groups, rows, out[0] * out[1]), x.dtype
 
-    def emit(self, x, *, kernel, stride, padding, dilation, groups):
-        return Call(Name("_im2col"), (x, *_args(kernel, stride, padding, dilation, groups)))
+    def emit(self, x, *, kernel, stride, padding, dilation, groups, extra):
+        return Call(Name("_im2col"), (x, *_args(kernel, stride, padding, dilation, groups, extra)))
 
-    def vjp(self, ct, y, x, *, groups, **params):
-        return (F.col2im(ct, size=x.shape[2:], **params),)
+    def vjp(self, ct, y, x, *, groups, extra, **params):
+        return (F.col2im(ct, size=x.shape[2:], extra=extra is not None, **params),)
 
 
 @register
 class Col2im(Op):
     """y = the adjoint of im2col for an input of spatial ``size``: each column entry added onto the input
-    position it was copied from (a transposed convolution once multiplied by a kernel). Linear:
-    dcols = im2col(u)."""
+    position it was copied from (a transposed convolution once multiplied by a kernel); with ``extra``
+    the columns' last row (im2col's extra row) is dropped. Linear:  dcols = im2col(u) (0 in the extra row)."""
     name = "col2im"
     public = False
     fresh = True
     helpers = {"_out_size": _OUT_SIZE, "_tap": _TAP, "_col2im": _COL2IM}
 
-    def normalize(self, cols, *, size, kernel, stride, padding, dilation):
+    def normalize(self, cols, *, size, kernel, stride, padding, dilation, extra=False):
         kernel = _pair(kernel, "kernel", 1)
-        return {"size": _pair(size, "size", 1), "kernel": kernel, **_window_params(kernel, stride, padding, dilation)}
+        if not isinstance(extra, bool):
+            raise ShapeError(f"extra must be True or False, got {extra!r}")
+        return {"size": _pair(size, "size", 1), "kernel": kernel, **_window_params(kernel, stride, padding, dilation),
+                "extra": extra}
 
-    def infer(self, cols, *, size, kernel, stride, padding, dilation):
+    def infer(self, cols, *, size, kernel, stride, padding, dilation, extra):
         taps = kernel[0] * kernel[1]
         out = _spatial(size, kernel, stride, padding, dilation, "col2im")
-        if (cols.ndim != 4 or any(map(is_free, cols.shape[1:])) or cols.shape[2] % taps
-                or cols.shape[3] != out[0] * out[1]):
+        if (cols.ndim != 4 or any(map(is_free, cols.shape[1:])) or (cols.shape[2] - extra) % taps
+                or cols.shape[2] <= extra or cols.shape[3] != out[0] * out[1]):
             raise ShapeError(f"col2im: columns {format_shape(cols.shape)} are not the im2col columns of a "
-                             f"{kernel} kernel over {size} (expected (n, groups, channels/groups * {taps}, "
-                             f"{out[0] * out[1]}))")
-        return (cols.shape[0], cols.shape[1] * cols.shape[2] // taps) + tuple(size), cols.dtype
+                             f"{kernel} kernel over {size} (expected (n, groups, channels/groups * {taps}"
+                             f"{' + 1' * extra}, {out[0] * out[1]}))")
+        return (cols.shape[0], cols.shape[1] * ((cols.shape[2] - extra) // taps)) + tuple(size), cols.dtype
 
-    def emit(self, cols, *, size, kernel, stride, padding, dilation):
-        return Call(Name("_col2im"), (cols, *_args(size, kernel, stride, padding, dilation)))
+    def emit(self, cols, *, size, kernel, stride, padding, dilation, extra):
+        return Call(Name("_col2im"), (cols, *_args(size, kernel, stride, padding, dilation, extra)))
 
-    def vjp(self, u, y, cols, *, size, **params):
-        return (F.im2col(u, groups=cols.shape[1], **params),)
+    def vjp(self, u, y, cols, *, size, extra, **params):
+        return (F.im2col(u, groups=cols.shape[1], extra=0.0 if extra else None, **params),)
 
 
 # ---- pooling ----------------------------------------------------------------------------------------
@@ -435,11 +454,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, name=None
     except ShapeError as e:
         raise ShapeError(f"conv2d{'' if name is None else f' {name!r}'}: {e}") from None
     groups, out = params["groups"], shape[1]
-    cols = graph.apply("im2col", (x,), {"kernel": kernel, **params})
-    y = F.reshape(F.reshape(w, (groups, out // groups, -1)) @ cols, (-1,) + shape[1:], name=None if b is not None else name)
-    if b is None:
-        return y
-    return F.add(y, F.reshape(graph.lift(b), (-1, 1, 1)), name=name)
+    kernel_matrix = F.reshape(w, (groups, out // groups, -1))
+    if b is not None:       # the bias is the kernel matrix's last column, against a row of ones in the columns
+        kernel_matrix = concatenate([kernel_matrix, F.reshape(graph.lift(b), (groups, out // groups, 1))], axis=2)
+    cols = graph.apply("im2col", (x,), {"kernel": kernel, **params, "extra": None if b is None else 1.0})
+    return F.reshape(kernel_matrix @ cols, (-1,) + shape[1:], name=name)
 
 
 def conv1d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, *, name=None):

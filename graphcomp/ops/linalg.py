@@ -116,6 +116,7 @@ class Transpose(Op):
 class Reshape(Op):
     """y = x reshaped; at most one -1 (inferred) dim;  dx = ct reshaped back."""
     name = "reshape"
+    view = True
 
     def math(self, shapes, x, *, shape):
         return notation.reshape(shapes[0], shapes[1], x)
@@ -157,6 +158,7 @@ class Reshape(Op):
 class ReshapeLike(Op):
     """y = x reshaped to the run-time shape of ``like``; no gradient for ``like``."""
     name = "reshape_like"
+    view = True
 
     def math(self, shapes, x, like):
         return notation.reshape(shapes[0], shapes[1], x)
@@ -233,6 +235,7 @@ class BroadcastLike(Op):
 class ExpandDims(Op):
     """y = x with size-1 axes inserted at ``axis`` (axes of the output);  dx = squeeze(ct)."""
     name = "expand_dims"
+    view = True
 
     def math(self, shapes, x, *, axis):
         return notation.reshape(shapes[0], shapes[1], x)
@@ -256,6 +259,7 @@ class ExpandDims(Op):
 class Squeeze(Op):
     """y = x with the size-1 axes ``axis`` removed;  dx = expand_dims(ct)."""
     name = "squeeze"
+    view = True
 
     def math(self, shapes, x, *, axis):
         return notation.reshape(shapes[0], shapes[1], x)
