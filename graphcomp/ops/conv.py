@@ -66,11 +66,17 @@ def _col2im(cols, size, kernel, stride, padding, dilation, extra):
     taps = cols[:, :, :rows - extra].reshape(n, groups, per_group, *kernel, *out)
     rows = [_tap(i, out[0], size[0], stride[0], padding[0][0], dilation[0]) for i in range(kernel[0])]
     cols = [_tap(j, out[1], size[1], stride[1], padding[1][0], dilation[1]) for j in range(kernel[1])]
-    x = np.zeros((n, groups * per_group) + tuple(size), taps.dtype)
+    # a tap that reads every input position once (the centre of a "same" convolution) starts the sum
+    start = next(((i, j) for i in range(kernel[0]) for j in range(kernel[1])
+                  if rows[i][1] == slice(0, size[0], 1) and cols[j][1] == slice(0, size[1], 1)), None)
+    x = (np.zeros if start is None else np.empty)((n, groups * per_group) + tuple(size), taps.dtype)
     planes = x.reshape(n, groups, per_group, *size)
+    if start is not None:
+        planes[...] = taps[:, :, :, start[0], start[1], rows[start[0]][0], cols[start[1]][0]]
     for i, (out_rows, in_rows) in enumerate(rows):
         for j, (out_cols, in_cols) in enumerate(cols):
-            planes[:, :, :, in_rows, in_cols] += taps[:, :, :, i, j, out_rows, out_cols]
+            if (i, j) != start:
+                planes[:, :, :, in_rows, in_cols] += taps[:, :, :, i, j, out_rows, out_cols]
     return x
 '''
 
