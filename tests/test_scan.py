@@ -50,7 +50,7 @@ def test_elman_scan_matches_naive_loop_and_unrolled_graph_in_values_and_gradient
     np.testing.assert_allclose(got[2], got[3], rtol=1e-12)
     for a, b in zip(got[4:10], got[10:]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    assert "for t in range(len(xs_seq)" in f.source or "for t in range(len(x_seq)" in f.source
+    assert "    steps = len(x_seq)\n" in f.source and "for t in range(steps):" in f.source
 
 
 @pytest.mark.parametrize("cell, gates", [("lstm", 4), ("gru", 3)])
@@ -222,13 +222,14 @@ def test_generated_loop_reads_like_hand_written_code():
     _, hs = gc.scan(lambda h, x: (gc.elman_cell(h, x, *w, name="h_new"),) * 2, h0, xs, name="rnn")
     source = gc.compile(hs).source
     # the forward pass alone stacks what it returns, not the history back-propagation would read
-    assert "    for t in range(len(x_seq)):\n        h, y0 = _step(h, x_seq[t], W_ih, W_hh, b_ih, b_hh)\n" \
-           "        ys0.append(y0)\n    return h, np.stack(ys0)\n" in source
+    assert ("    for t in range(steps):\n        h, y0 = _step(h, x_seq[t], W_ih, W_hh, b_ih, b_hh)\n"
+            "        if t == 0:\n            ys0 = np.empty((steps,) + np.shape(y0), np.result_type(y0))\n"
+            "        ys0[t] = y0\n    return h, ys0\n") in source
     assert "rnn_0, rnn_1 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in source
     back = gc.compile([hs, gc.grad(gc.sum(hs ** 2), w[1])]).source
-    assert "    for t in range(len(x_seq)):\n        h_history.append(h)\n        h, y0 = _step(h, x_seq[t]" in back
+    assert "    for t in range(steps):\n        h_history[t] = h\n        h, y0 = _step(h, x_seq[t]" in back
     assert "rnn_0, rnn_1, rnn_4 = _scan(h0, xs, W_ih, W_hh, b_ih, b_hh)" in back      # not the matmuls (outputs 2, 3)
-    assert "for t in range(len(d_h_new_seq) - 1, -1, -1):" in back
+    assert "for t in range(steps - 1, -1, -1):" in back
 
 
 def test_bptt_reads_the_saved_recurrent_matmul_instead_of_recomputing_it():
@@ -245,9 +246,20 @@ def test_bptt_reads_the_saved_recurrent_matmul_instead_of_recomputing_it():
     assert "matmul_1_saved" in backward and "@ W_hh.T" not in backward      # the forward's product, stacked
     assert "@ W_hh.T" in source[source.index("def _step("):source.index("def _step_2")]
     forward = gc.compile(hs).source     # no gradient: the products are not stacked
-    assert forward.count("np.stack(") == 1 and "return state0, state1, np.stack(ys0)\n" in forward
+    assert forward.count("np.empty(") == 1 and "return state0, state1, ys0\n" in forward
     v = values(4) | {"c0": RNG.normal(size=(B, H))}
     assert gc.check_gradients(loss, list(w), v, rtol=1e-6, atol=1e-8).ok
+
+
+def test_a_sequence_of_length_0_is_refused_naming_the_scan():
+    g, xs, h0, w = rnn_graph("elman", 1, steps=None)
+    _, hs = gc.scan(lambda h, x: (gc.elman_cell(h, x, *w),) * 2, h0, xs, name="rnn")
+    f = gc.compile(hs)
+    v = values(1, steps=0)
+    with pytest.raises(gc.FeedError, match=r"computing node rnn failed on the fed values: scan over a sequence "
+                                           r"of length 0"):
+        f(**v)
+    assert f(**values(1, steps=2)).shape == (2, B, H)
 
 
 @pytest.mark.parametrize("body, error, message", [

@@ -4,8 +4,8 @@ import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS, Body
-from .ir import (Assign, Attr, BinOp, Call, Const, ExprStmt, For, FunctionDef, Index, ListComp, Loop, Name, Return,
-                 Scan, Slice, Tuple, UnOp, np_attr, np_call)
+from .ir import (Assign, Attr, BinOp, Call, Const, For, FunctionDef, If, Index, ListComp, Loop, Name, Raise, Return,
+                 Scan, Tuple, UnOp, np_attr, np_call)
 from .names import Namer, display, identifier
 from .printer import NumpyPrinter
 
@@ -198,26 +198,27 @@ class Emitter:
             ys = {k: Name(local.local(f"ys{k}")) for k in read}
             history = {c: Name(local.local(f"{c.id}_history")) for k, c in enumerate(carries)
                        if scan.history and scan.carries + n_ys + k in given}
-            t = local.local("t")
-            length = Call(Name("len"), (xs[0],))
-            bounds = ((BinOp("-", length, Const(1)), Const(-1), Const(-1)) if scan.reverse else (length,))
+            t, steps = local.local("t"), Name(local.local("steps"))
+            bounds = ((BinOp("-", steps, Const(1)), Const(-1), Const(-1)) if scan.reverse else (steps,))
+            first = BinOp("-", steps, Const(1)) if scan.reverse else Const(0)
             outputs = {k: Name(local.local(f"y{k}")) for k in read}
             targets = carries + list(outputs.values())
-            loop = [*(ExprStmt(Call(Attr(h, "append"), (c,))) for c, h in history.items()),
+            loop = [*(Assign(Index(h, Name(t)), c) for c, h in history.items()),
                     Assign(Tuple(tuple(targets)) if len(targets) > 1 else targets[0],
                            Call(Name(step), (*carries, *(Index(x, Name(t)) for x in xs), *consts))),
-                    *(ExprStmt(Call(Attr(y, "append"), (outputs[k],))) for k, y in ys.items())]
-            # a reversed loop appended its outputs last step first
-            stacked = [np_call("stack", Index(y, Slice(step=Const(-1))) if scan.reverse else y)
-                       for y in [*ys.values(), *history.values()]]
-            results = (*carries, *stacked)
+                    # the outputs' shapes are known once the first step has run
+                    *((If(BinOp("==", Name(t), first), tuple(_stack_of(y, outputs[k], steps) for k, y in ys.items())),)
+                      if ys else ()),
+                    *(Assign(Index(y, Name(t)), outputs[k]) for k, y in ys.items())]
             doc = (f"Run {step} over the time steps of the sequences{' from last to first' if scan.reverse else ''}; "
                    "return the last carry and the stacked outputs" + (", then the carry entering each step."
                                                                        if history else "."))
+            empty = Call(Name("ValueError"), (Const("scan over a sequence of length 0: there is no step to run"),))
             self.helpers[name] = FunctionDef(
                 name, tuple(c.id for c in carries + xs + consts),
-                (*(Assign(y, Call(Name("list"))) for y in [*ys.values(), *history.values()]),
-                 For(t, bounds, tuple(loop)), Return(Tuple(results))), doc)
+                (Assign(steps, Call(Name("len"), (xs[0],))), If(BinOp("==", steps, Const(0)), (Raise(empty),)),
+                 *(_stack_of(h, c, steps) for c, h in history.items()), For(t, bounds, tuple(loop)),
+                 Return(Tuple((*carries, *ys.values(), *history.values())))), doc)
         return Call(Name(self.scans[key]), scan.args)
 
     def _returning(self, body, carries, read):
@@ -337,6 +338,11 @@ class Emitter:
 
     def helper_sources(self):
         return tuple(self.helpers[k] for k in sorted(self.helpers))
+
+
+def _stack_of(name, like, steps):
+    """``name = np.empty((steps,) + np.shape(like), np.result_type(like))``: a stack for one value per step."""
+    return Assign(name, np_call("empty", BinOp("+", Tuple((steps,)), np_call("shape", like)), np_call("result_type", like)))
 
 
 def allocates(expr):

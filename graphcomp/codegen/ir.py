@@ -137,6 +137,19 @@ class For:
 
 
 @dataclass(frozen=True)
+class If:
+    """``if test:`` with a block of statements."""
+
+    test: object
+    body: tuple
+
+
+@dataclass(frozen=True)
+class Raise:
+    value: object
+
+
+@dataclass(frozen=True)
 class Return:
     value: object
 

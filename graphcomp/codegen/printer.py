@@ -128,10 +128,19 @@ class NumpyPrinter:
         return self.print(node.value)
 
     def _print_For(self, node):
-        lines = [f"for {node.var} in range({', '.join(self.print(b) for b in node.bounds)}):"]
-        for stmt in node.body:
+        return self._block(f"for {node.var} in range({', '.join(self.print(b) for b in node.bounds)}):", node.body)
+
+    def _print_If(self, node):
+        return self._block(f"if {self.print(node.test)}:", node.body)
+
+    def _block(self, head, body):
+        lines = [head]
+        for stmt in body:
             lines += [self.indent + line for line in self.print(stmt).split("\n")]
         return "\n".join(lines)
+
+    def _print_Raise(self, node):
+        return f"raise {self.print(node.value)}"
 
     def _print_Comment(self, node):
         return f"# {comment_text(node.text)}"
