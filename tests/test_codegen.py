@@ -1,6 +1,7 @@
 """Generated source: readable, deterministic, safe for hostile names, standalone when exported."""
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -103,6 +104,44 @@ def test_a_reshape_takes_over_the_array_it_views_once_nothing_else_reads_that():
     np.testing.assert_allclose(got_y, np.maximum(xs @ Ws, 0).reshape(2, 12))
     np.testing.assert_allclose(got_z, -np.exp(xs).reshape(24))
     np.testing.assert_allclose(got_t, 2 * np.exp(xs))
+
+
+def test_large_arrays_nothing_reads_any_more_are_deleted_after_the_last_statement_naming_them():
+    g = gc.Graph()
+    x, W = g.input("x", (None, 64, 128)), g.param("W", (128, 128))
+    a = gc.matmul(x, W, name="a")               # large: 64 x 128 per batch row
+    r = gc.reshape(a, (-1, 128, 64), name="r")  # r takes a over: one array, two names
+    t = gc.tanh(r, name="t")
+    s = gc.sum(t, axis=(1, 2), name="s")        # the last read of t (and of a's array)
+    u = gc.exp(x, name="u")                     # returned: never deleted
+    small = gc.sum(gc.exp(s), name="small")     # (n,): not large, never deleted
+    f = gc.compile([small, u])
+    body = f.source[f.source.index("def run"):]
+    assert "    del a, r, t\n" in body
+    assert body.index("del a, r, t") > body.index("s = ") and "del u" not in body and "del s" not in body
+    xs, Ws = np.random.default_rng(5).normal(size=(2, 64, 128)), np.random.default_rng(6).normal(size=(128, 128))
+    got_small, got_u = f(x=xs, W=Ws)
+    np.testing.assert_allclose(got_small, np.exp(np.tanh((xs @ Ws).reshape(2, 128, 64)).sum(axis=(1, 2))).sum())
+    np.testing.assert_allclose(got_u, np.exp(xs))
+
+
+def test_a_name_read_only_for_its_shape_is_deleted_after_that_read():
+    g = gc.Graph()
+    x, W = g.input("x", (None, 64, 128)), g.param("W", (128, 128))
+    a = gc.matmul(x, W, name="a")
+    loss = gc.sum(gc.tanh(gc.reshape(a, (-1, 64 * 128))) ** 2, name="loss")
+    f = gc.compile([loss, gc.grad(loss, W)])       # reshape_like(..., a) reads a's shape late in the backward
+    assert "a.shape" in f.source
+    code = [line for line in f.source[f.source.index("def run"):].splitlines() if not line.strip().startswith("#")]
+    deletes = [(k, line.split("del ")[1].split(", ")) for k, line in enumerate(code) if line.startswith("    del ")]
+    assert deletes and any("a" in names for _, names in deletes)
+    for k, names in deletes:
+        for name in names:
+            assert not any(re.search(rf"(?<![\w.]){name}\b", line) for line in code[k + 1:]), (name, code)
+    xs, Ws = np.random.default_rng(5).normal(size=(2, 64, 128)), np.random.default_rng(6).normal(size=(128, 128)) / 10
+    got_loss, got_dW = f(x=xs, W=Ws)
+    t = np.tanh(xs @ Ws)
+    np.testing.assert_allclose(got_dW, np.einsum("nij,nik->jk", xs, 2 * t * (1 - t * t)), rtol=1e-9)
 
 
 def test_forward_cache_survives_backward_and_train_step_reuse():

@@ -1,10 +1,13 @@
 """Turns scheduled graph nodes into IR statements, reusing dead buffers; imports the op table and codegen."""
+import math
+
 import networkx as nx
 import numpy as np
 
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS, Body
-from .ir import (Assign, Attr, BinOp, Call, Const, For, FunctionDef, If, Index, ListComp, Loop, Name, Raise, Return,
+from ..shapes import is_int
+from .ir import (Assign, Attr, BinOp, Call, Const, Del, For, FunctionDef, If, Index, ListComp, Loop, Name, Raise, Return,
                  Scan, Tuple, UnOp, np_attr, np_call)
 from .names import Namer, display, identifier
 from .printer import NumpyPrinter
@@ -80,6 +83,8 @@ class Emitter:
         that this body allocated and nothing reads any more, so large arrays
         are recycled within a call instead of fetched fresh from the OS.
         ``keep`` are the nodes the body returns, which are never overwritten.
+        Large arrays that are neither reused nor returned are deleted after
+        the last statement that names them (``_freeing``).
         """
         nodes = self._share([n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf], keep)
         read = {}          # node of several outputs -> the indices of the outputs that some node reads
@@ -91,6 +96,7 @@ class Emitter:
         owned = set()      # arrays this body allocated and may overwrite once dead
         pinned = set()     # arrays read by a statement that may return a view of them
         dead = {}          # (shape, dtype) -> owned arrays nothing reads any more, most recent last
+        base = {}          # node -> the node whose new array its value is (itself, or one written in place)
         out = []
         for i, n in enumerate(nodes):
             attrs = self.graph.nx.nodes[n]
@@ -115,8 +121,11 @@ class Emitter:
                 out.append(Assign(Tuple(tuple(names[k] for k in given)), expr, comment, node=n))
                 continue
             fresh = op.fresh or allocates(expr)
+            base[n] = n if fresh else None
             if op.view:      # its array is its first arg's, reshaped (or a copy): it takes it over if that dies here
                 viewed = list(self.reads(self.rep.get(attrs["args"][0], attrs["args"][0]), itself=True))
+                if len(viewed) == 1:
+                    base[n] = base.get(viewed[0])
                 if len(viewed) == 1 and viewed[0] in owned and viewed[0] not in pinned and last[viewed[0]] == i:
                     owned.discard(viewed[0])
                     fresh = True
@@ -130,12 +139,14 @@ class Emitter:
                     if inplace is not None:
                         expr, comment, fresh = inplace, f"{comment}    (in place: {self.label(a)} is dead)", True
                         owned.discard(a)
+                        base[n] = base[a]
                         break
             else:      # no argument to write into: a dead array of this body with the same shape, if any
                 spare = dead.get((attrs["shape"], attrs["dtype"]))
                 reused = into(expr, Name(self.ident(spare[-1])), elementwise=False) if spare else None
                 if reused is not None:
                     expr, comment = reused, f"{comment}    (into {self.label(spare[-1])}, which is dead)"
+                    base[n] = base[spare[-1]]
                     owned.discard(spare.pop())
             if fresh and attrs["shape"] != ():
                 owned.add(n)
@@ -146,7 +157,39 @@ class Emitter:
                 if a in owned and a not in pinned and last[a] == i:
                     dead.setdefault((self.graph.nx.nodes[a]["shape"], self.graph.nx.nodes[a]["dtype"]), []).append(a)
             out.append(Assign(Name(self.ident(n)), expr, comment, node=n))
-        return out
+        return self._freeing(out, base, keep)
+
+    def _freeing(self, out, base, keep):
+        """``out`` with ``del`` statements for the large arrays (``_LARGE`` elements, free dims counted
+        once) that the body allocated and does not return, after the last statement that names them or
+        what shares their memory: the memory goes back to the allocator while the body runs, instead of
+        piling up until it returns (then going back to the OS, and faulted in again on the next call)."""
+        position = {stmt.node: k for k, stmt in enumerate(out)}
+        last = {n: position[n] for n in base}          # node -> the last statement naming it
+        for stmt in out:
+            for a in self.refs(stmt.node):
+                if a in last:
+                    last[a] = max(last[a], position[stmt.node])
+        kept = {self.rep.get(k, k) for k in keep}
+        groups = {}
+        for n, b in base.items():
+            if b is not None:
+                groups.setdefault(b, []).append(n)
+        freed = {}                      # statement index -> the names to delete after it
+        for b, group in groups.items():
+            size = math.prod(d for d in self.graph.nx.nodes[b]["shape"] if is_int(d))
+            if not kept & set(group) and size >= _LARGE:
+                freed.setdefault(max(last[n] for n in group), []).extend(Name(self.ident(n)) for n in group)
+        return [s for k, stmt in enumerate(out) for s in ((stmt, Del(tuple(freed[k]))) if k in freed else (stmt,))]
+
+    def refs(self, n):
+        """The computed nodes whose names the statement of ``n`` contains (through inline args)."""
+        for a in self.graph.nx.nodes[n]["args"]:
+            a = self.rep.get(a, a)
+            if OPS[self.graph.nx.nodes[a]["op"]].inline:
+                yield from self.refs(a)
+            else:
+                yield a
 
     def _loop(self, loop):
         """A loop as a list comprehension calling its body's function (stacked, or summed)."""
@@ -338,6 +381,9 @@ class Emitter:
 
     def helper_sources(self):
         return tuple(self.helpers[k] for k in sorted(self.helpers))
+
+
+_LARGE = 4096
 
 
 def _stack_of(name, like, steps):

@@ -137,6 +137,13 @@ class For:
 
 
 @dataclass(frozen=True)
+class Del:
+    """``del a, b``: drop names whose arrays nothing reads any more, so their memory is reused."""
+
+    names: tuple
+
+
+@dataclass(frozen=True)
 class If:
     """``if test:`` with a block of statements."""
 

@@ -139,6 +139,9 @@ class NumpyPrinter:
             lines += [self.indent + line for line in self.print(stmt).split("\n")]
         return "\n".join(lines)
 
+    def _print_Del(self, node):
+        return f"del {', '.join(self.print(n) for n in node.names)}"
+
     def _print_Raise(self, node):
         return f"raise {self.print(node.value)}"
 
