@@ -527,6 +527,35 @@ def test_ops_that_say_fresh_return_arrays_of_their_own(case):
     assert not any(np.shares_memory(got, value) for value in feed.values())
 
 
+STEPS = 3
+
+
+@pytest.mark.parametrize("case", [c for c in CASES + NO_GRADIENT_CASES if OPS[c.op].maps_leading_axes
+                                  and c.build is None], ids=str)
+def test_ops_that_say_they_map_leading_axes_compute_each_step_of_a_stack(case):
+    """What a scan relies on to sum a loop-invariant arg's gradient after the loop: the op on its args of the
+    most dims stacked over steps (the others as they are) is the stack of the op on each step's args."""
+    g, out, wrt, feed, rng = build(case)
+    most = max(len(a.shape) for a in case.args)
+    stacked = {k: np.stack([v, *(_redraw(rng, case, a, v) for _ in range(STEPS - 1))]) if len(a.shape) == most else v
+               for (k, v), a in zip(feed.items(), case.args, strict=True)}
+    per_step = [gc.compile(out)(**{k: v[t] if v is not feed[k] else v for k, v in stacked.items()})
+                for t in range(STEPS)]
+    s = gc.Graph("steps", dtype=g.dtype)
+    args = [s.input(k, np.shape(v), np.asarray(v).dtype.name) for k, v in stacked.items()]
+    together = gc.compile(apply(case.op, args, {k: g.dtype if v is DT else v for k, v in case.params.items()}))
+    np.testing.assert_allclose(together(**stacked), np.stack(per_step), rtol=1e-13, atol=1e-15)
+
+
+def _redraw(rng, case, arg, like):
+    """Another value for ``arg`` of ``case``, like ``like``."""
+    if arg.kind == "b":
+        return rng.random(like.shape) < 0.5
+    if arg.kind == "i":
+        return rng.integers(0, arg.high, like.shape)
+    return draw(rng, arg.domain or case.domain, like.shape).astype(like.dtype)
+
+
 @pytest.mark.parametrize("case", NO_GRADIENT_CASES, ids=str)
 def test_op_without_gradient_compiles_and_matches_numpy(case):
     check_forward(case)
