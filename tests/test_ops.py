@@ -13,6 +13,8 @@ import pytest
 
 import graphcomp as gc
 import naive
+from graphcomp.codegen.ir import Name
+from graphcomp.codegen.printer import NumpyPrinter
 from graphcomp.graph import apply
 from graphcomp.op import OPS
 
@@ -525,6 +527,18 @@ def test_ops_that_say_fresh_return_arrays_of_their_own(case):
     g, out, wrt, feed, rng = build(case)
     got = gc.compile(out).module.run(**feed)
     assert not any(np.shares_memory(got, value) for value in feed.values())
+
+
+@pytest.mark.parametrize("case", [c for c in CASES + NO_GRADIENT_CASES
+                                  if OPS[c.op].view and c.build is None and len(c.args) > 1], ids=str)
+def test_ops_that_say_view_share_memory_with_their_first_arg_alone(case):
+    """Codegen lets a view op's result take over its first arg's array once that is dead: the expression it
+    emits may view that array (or copy it), never one of its other args (which give only shapes)."""
+    g, out, wrt, feed, rng = build(case)
+    attrs = g.nx.nodes[out.name]
+    expr = OPS[case.op].emit(*(Name(a) for a in attrs["args"]), **attrs["params"])
+    got = eval(NumpyPrinter().print(expr), {"np": np, **feed})     # noqa: S307 - our own printed IR
+    assert not any(np.shares_memory(got, feed[a]) for a in attrs["args"][1:])
 
 
 STEPS = 3
