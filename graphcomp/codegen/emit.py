@@ -87,12 +87,10 @@ class Emitter:
         the last statement that names them (``_freeing``).
         """
         nodes = self._share([n for n in nodes if not OPS[self.graph.nx.nodes[n]["op"]].leaf], keep)
-        read = {}          # node of several outputs -> the indices of the outputs that some node reads
-        for n in nodes:
-            attrs = self.graph.nx.nodes[n]
-            if attrs["op"] == "part":
-                read.setdefault(self.rep.get(attrs["args"][0], attrs["args"][0]), set()).add(attrs["params"]["index"])
         last = self._last_uses(nodes, keep)
+        dying = {}         # statement index -> the nodes it reads last
+        for a, i in last.items():
+            dying.setdefault(i, []).append(a)
         owned = set()      # arrays this body allocated and may overwrite once dead
         pinned = set()     # arrays read by a statement that may return a view of them
         dead = {}          # (shape, dtype) -> owned arrays nothing reads any more, most recent last
@@ -106,7 +104,8 @@ class Emitter:
             if isinstance(expr, Loop):
                 expr = self._loop(expr)
             elif isinstance(expr, Scan):
-                given = [k for k in given if k < expr.carries or k in read.get(n, ())]
+                read = self._parts_read(n, nodes[i + 1:])
+                given = [k for k in given if k < expr.carries or k in read]
                 expr = self._scan(expr, tuple(given))
             self.helpers.update(op.helpers)
             self.imports.update(op.imports)
@@ -142,7 +141,7 @@ class Emitter:
                         base[n] = base[a]
                         break
             else:      # no argument to write into: a dead array of this body with the same shape, if any
-                spare = dead.get((attrs["shape"], attrs["dtype"]))
+                spare = dead.get((attrs["shape"], attrs["dtype"])) if fresh and dead else None
                 reused = into(expr, Name(self.ident(spare[-1])), elementwise=False) if spare else None
                 if reused is not None:
                     expr, comment = reused, f"{comment}    (into {self.label(spare[-1])}, which is dead)"
@@ -153,32 +152,44 @@ class Emitter:
                 self.fresh.add(n)
             else:
                 self.fresh.discard(n)
-            for a in dict.fromkeys(self.reads(n)):
-                if a in owned and a not in pinned and last[a] == i:
+            for a in dying.get(i, ()):
+                if a in owned and a not in pinned:
                     dead.setdefault((self.graph.nx.nodes[a]["shape"], self.graph.nx.nodes[a]["dtype"]), []).append(a)
             out.append(Assign(Name(self.ident(n)), expr, comment, node=n))
         return self._freeing(out, base, keep)
+
+    def _parts_read(self, n, later):
+        """The indices of the outputs of ``n`` (a node of several) that the part nodes among ``later`` read."""
+        found = set()
+        for m in later:
+            attrs = self.graph.nx.nodes[m]
+            if attrs["op"] == "part" and self.rep.get(attrs["args"][0], attrs["args"][0]) == n:
+                found.add(attrs["params"]["index"])
+        return found
 
     def _freeing(self, out, base, keep):
         """``out`` with ``del`` statements for the large arrays (``_LARGE`` elements, free dims counted
         once) that the body allocated and does not return, after the last statement that names them or
         what shares their memory: the memory goes back to the allocator while the body runs, instead of
         piling up until it returns (then going back to the OS, and faulted in again on the next call)."""
+        large = {b for b in set(base.values()) - {None}
+                 if math.prod(d for d in self.graph.nx.nodes[b]["shape"] if is_int(d)) >= _LARGE}
+        if not large:
+            return out
+        groups = {}
+        for n, b in base.items():
+            if b in large:
+                groups.setdefault(b, []).append(n)
         position = {stmt.node: k for k, stmt in enumerate(out)}
-        last = {n: position[n] for n in base}          # node -> the last statement naming it
+        last = {n: position[n] for group in groups.values() for n in group}    # node -> the last statement naming it
         for stmt in out:
             for a in self.refs(stmt.node):
                 if a in last:
                     last[a] = max(last[a], position[stmt.node])
         kept = {self.rep.get(k, k) for k in keep}
-        groups = {}
-        for n, b in base.items():
-            if b is not None:
-                groups.setdefault(b, []).append(n)
         freed = {}                      # statement index -> the names to delete after it
-        for b, group in groups.items():
-            size = math.prod(d for d in self.graph.nx.nodes[b]["shape"] if is_int(d))
-            if not kept & set(group) and size >= _LARGE:
+        for group in groups.values():
+            if not kept & set(group):
                 freed.setdefault(max(last[n] for n in group), []).extend(Name(self.ident(n)) for n in group)
         return [s for k, stmt in enumerate(out) for s in ((stmt, Del(tuple(freed[k]))) if k in freed else (stmt,))]
 

@@ -84,4 +84,6 @@ def printable(text):
     """``text`` with every non-printable character (newlines, bidi controls, zero-widths) and the
     backslash written as its Python escape, so a name shown in a report or a picture reads as
     what it is: ``a\\nb`` (a newline) and ``a\\\\nb`` (a backslash) stay apart."""
+    if text.isprintable() and "\\" not in text:      # the common case, checked in C
+        return text
     return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in text)

@@ -13,6 +13,8 @@ _ATOM = 18
 
 def comment_text(text):
     """Make any text safe inside a ``#`` comment: one line, printable characters only."""
+    if text.isprintable():      # the common case, checked in C
+        return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
