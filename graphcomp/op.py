@@ -61,8 +61,6 @@ class Op:
             loop's steps) and the others as they are, the op computes its result for each leading
             index (element-wise ops, matmul). A scan then sums the gradient of a loop-invariant
             arg over all steps after the loop, in one op, instead of step by step.
-        costly: computing it costs far more than reading it back (a contraction such as matmul): a
-            scan keeps its per-step results for back-propagation instead of recomputing them.
         view: ``emit`` gives its first arg's array in another shape, a view of it or a copy (later
             args give only shapes), so the node may take over that array's buffer once it is dead.
         fresh: ``emit`` always gives a new array that shares no memory with anything else (a
@@ -89,7 +87,6 @@ class Op:
     broadcast = False
     several = False
     maps_leading_axes = False
-    costly = False
     view = False
     fresh = False
     helpers = {}

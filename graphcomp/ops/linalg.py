@@ -19,7 +19,6 @@ class MatMul(Op):
     every batch entry of a shares gets the sum over them as one matmul of a's and ct's rows)."""
     name = "matmul"
     maps_leading_axes = True
-    costly = True
 
     def math(self, shapes, a, b):
         if len(shapes[1]) == 2 and len(shapes[2]) == 2:
