@@ -46,6 +46,28 @@ def test_conv2d_matches_naive_loops(c, o, k, s, p, d, g):
     np.testing.assert_allclose(gc.compile(y)(**values), want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("c, o, k, s, p, d, g", COMBOS[::3])
+def test_conv2d_gradients_match_naive_loops(c, o, k, s, p, d, g):
+    graph = gc.Graph("conv")
+    x = graph.input("x", (None, c, 6, 7))
+    w = graph.param("w", (o, c // g) + k)
+    b = graph.param("b", (o,))
+    y = gc.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    ct = graph.input("ct", (None,) + y.shape[1:])
+    dx, dw, db = gc.grad(gc.sum(y * ct), [x, w, b])
+    values = dict(x=RNG.normal(size=(2, c, 6, 7)), w=RNG.normal(size=w.shape), b=RNG.normal(size=(o,)))
+    values["ct"] = RNG.normal(size=(2,) + y.shape[1:])
+    stride, dilation, pads = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d, canonical(p)
+    f = gc.compile([dx, dw, db])
+    assert "= _conv2d_transpose(" in f.source and "= _col2im(" not in f.source      # no columns for the input gradient
+    got = f(**values)
+    np.testing.assert_allclose(got[0], naive.conv2d_grad_input(values["ct"], values["w"], (6, 7), stride, pads,
+                                                               dilation, g), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], naive.conv2d_grad_weight(values["x"], values["ct"], k, stride, pads, dilation,
+                                                                g), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[2], values["ct"].sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kernel, dilation", [(3, 1), (4, 1), (3, 2), (2, 3)])
 def test_same_padding_keeps_the_size_and_valid_pads_nothing(kernel, dilation):
     graph = gc.Graph("same")

@@ -229,6 +229,17 @@ def conv_params(stride, padding, dilation, groups):
     return dict(window_params(stride, padding, dilation), groups=groups)
 
 
+def kernel_matrix(w, groups, extra):
+    """The shape of conv2d's kernel matrix for a kernel shaped w (with the bias column)."""
+    return (groups, w[0] // groups, w[1] * w[2] * w[3] + extra)
+
+
+def conv_ct(x, w, stride, padding, dilation, groups):
+    """The shape of the cotangent of conv2d's kernel-matrix product."""
+    oh, ow = naive.out_size(x, w[2:], stride, padding, dilation)
+    return (x[0], groups, w[0] // groups, oh * ow)
+
+
 def columns(x, w, stride, padding, dilation, groups, extra):
     """The shape of im2col(x) for a conv of x with w (with an extra row)."""
     oh, ow = naive.out_size(x, w[2:], stride, padding, dilation)
@@ -245,6 +256,9 @@ CONV_CASES = [
     *(Case("col2im", [columns(x, w, *rest, extra)], params=dict(size=x[2:], kernel=w[2:], **window_params(*rest[:3]),
                                                                   extra=extra))
       for x, w, *rest in CONV for extra in (False, True)),
+    *(Case("conv2d_transpose", [kernel_matrix(w, rest[-1], extra), conv_ct(x, w, *rest)],
+           params=dict(size=x[2:], kernel=w[2:], **window_params(*rest[:3]), extra=extra))
+      for x, w, *rest in CONV for extra in (False, True)),
     *(Case(op, [x], params=p) for op in ("max_pool2d", "avg_pool2d") for x, p in POOLS),
     *(Case(op, [x[:2] + naive.out_size(x, p["kernel"], p["stride"], p["padding"]), X(*x)], params=p)
       for op in ("max_pool2d_grad", "avg_pool2d_grad") for x, p in POOLS),
@@ -253,6 +267,7 @@ CONV_CASES = [
 
 REF.update({
     "im2col": naive.im2col, "col2im": naive.col2im, "max_pool2d": naive.max_pool2d,
+    "conv2d_transpose": lambda K, ct, extra=False, **p: naive.col2im(np.swapaxes(K, 1, 2) @ ct, extra=extra, **p),
     "avg_pool2d": naive.avg_pool2d, "max_pool2d_grad": naive.max_pool2d_grad,
     "max_pool2d_pick": naive.max_pool2d_pick, "avg_pool2d_grad": naive.avg_pool2d_grad,
     "unslice": unslice_ref, "untake": untake_ref,

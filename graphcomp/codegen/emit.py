@@ -133,7 +133,7 @@ class Emitter:
             elif not fresh:
                 pinned.update(self.reads(n))
             for a in dict.fromkeys(self.rep.get(a, a) for a in attrs["args"]):
-                if a in owned and a not in pinned and last[a] == i and self._same_type(a, attrs):
+                if a in owned and a not in pinned and last.get(a) == i and self._same_type(a, attrs):
                     inplace = into(expr, Name(self.ident(a)))
                     if inplace is not None:
                         expr, comment, fresh = inplace, f"{comment}    (in place: {self.label(a)} is dead)", True

@@ -58,25 +58,42 @@ def _im2col(x, kernel, stride, padding, dilation, groups, extra):
 _COL2IM = '''
 def _col2im(cols, size, kernel, stride, padding, dilation, extra):
     """The adjoint of _im2col: every column entry added onto the input position it was copied from
-    (entries from the padding, and the extra last row if extra, dropped). A loop over the kh * kw taps,
-    vectorized over the rest."""
+    (entries from the padding, and the extra last row if extra, dropped)."""
+    n, groups, rows, positions = cols.shape
+    taps = cols[:, :, :rows - extra].reshape(n, groups, -1, kernel[0] * kernel[1], positions)
+    return _add_taps(lambda k: taps[:, :, :, k], taps.shape[:3], cols.dtype, size, kernel, stride, padding, dilation)
+'''
+
+_CONV2D_TRANSPOSE = '''
+def _conv2d_transpose(kernel_matrix, ct, size, kernel, stride, padding, dilation, extra):
+    """_col2im(kernel_matrix^T @ ct) without building the columns: each kernel tap's share of the input is
+    its rows of the kernel matrix, transposed, times the cotangent (one matmul per tap)."""
+    groups, per_out, rows = kernel_matrix.shape
+    taps = kernel_matrix[:, :, :rows - extra].reshape(groups, per_out, -1, kernel[0] * kernel[1])
+    shape = (ct.shape[0], groups, taps.shape[2])
+    return _add_taps(lambda k: taps[:, :, :, k].swapaxes(1, 2) @ ct, shape, np.result_type(kernel_matrix, ct),
+                     size, kernel, stride, padding, dilation)
+'''
+
+_ADD_TAPS = '''
+def _add_taps(share, shape, dtype, size, kernel, stride, padding, dilation):
+    """The (n, groups * c, h, w) sum of each kernel tap k's share(k), an (n, groups, c, out_h * out_w)
+    array, added at the input positions tap k read (those in the padding dropped): a loop over the
+    kh * kw taps, vectorized over the rest."""
     out = _out_size(size, kernel, stride, padding, dilation)
-    n, groups, rows = cols.shape[:3]
-    per_group = (rows - extra) // (kernel[0] * kernel[1])
-    taps = cols[:, :, :rows - extra].reshape(n, groups, per_group, *kernel, *out)
     rows = [_tap(i, out[0], size[0], stride[0], padding[0][0], dilation[0]) for i in range(kernel[0])]
     cols = [_tap(j, out[1], size[1], stride[1], padding[1][0], dilation[1]) for j in range(kernel[1])]
+    taps = [(i * kernel[1] + j, rows[i], cols[j]) for i in range(kernel[0]) for j in range(kernel[1])]
     # a tap that reads every input position once (the centre of a "same" convolution) starts the sum
-    start = next(((i, j) for i in range(kernel[0]) for j in range(kernel[1])
-                  if rows[i][1] == slice(0, size[0], 1) and cols[j][1] == slice(0, size[1], 1)), None)
-    x = (np.zeros if start is None else np.empty)((n, groups * per_group) + tuple(size), taps.dtype)
-    planes = x.reshape(n, groups, per_group, *size)
-    if start is not None:
-        planes[...] = taps[:, :, :, start[0], start[1], rows[start[0]][0], cols[start[1]][0]]
-    for i, (out_rows, in_rows) in enumerate(rows):
-        for j, (out_cols, in_cols) in enumerate(cols):
-            if (i, j) != start:
-                planes[:, :, :, in_rows, in_cols] += taps[:, :, :, i, j, out_rows, out_cols]
+    whole = [t for t in taps if t[1][1] == slice(0, size[0], 1) and t[2][1] == slice(0, size[1], 1)][:1]
+    x = (np.empty if whole else np.zeros)((shape[0], shape[1] * shape[2]) + tuple(size), dtype)
+    planes = x.reshape(*shape, *size)
+    for k, (out_rows, in_rows), (out_cols, in_cols) in whole + [t for t in taps if t not in whole]:
+        part = share(k).reshape(*shape, *out)[:, :, :, out_rows, out_cols]
+        if whole and k == whole[0][0]:
+            planes[...] = part
+        else:
+            planes[:, :, :, in_rows, in_cols] += part
     return x
 '''
 
@@ -211,6 +228,28 @@ def _conv_params(kernel, stride, padding, dilation, groups):
     return {**_window_params(kernel, stride, padding, dilation), "groups": int(groups)}
 
 
+def _scatter_params(size, kernel, stride, padding, dilation, extra):
+    """The params of col2im and conv2d_transpose, checked."""
+    kernel = _pair(kernel, "kernel", 1)
+    if not isinstance(extra, bool):
+        raise ShapeError(f"extra must be True or False, got {extra!r}")
+    return {"size": _pair(size, "size", 1), "kernel": kernel, **_window_params(kernel, stride, padding, dilation),
+            "extra": extra}
+
+
+def _scattered(columns, size, kernel, stride, padding, dilation, extra, what):
+    """The (n, channels, h, w) shape that im2col columns shaped ``columns`` go back to; ShapeError unless they
+    are the columns of this kernel over an input of spatial ``size``."""
+    taps = kernel[0] * kernel[1]
+    out = _spatial(size, kernel, stride, padding, dilation, what)
+    if (len(columns) != 4 or any(map(is_free, columns[1:])) or (columns[2] - extra) % taps
+            or columns[2] <= extra or columns[3] != out[0] * out[1]):
+        raise ShapeError(f"{what}: columns {format_shape(columns)} are not the im2col columns of a {kernel} kernel "
+                         f"over {size} (expected (n, groups, channels/groups * {taps}{' + 1' * extra}, "
+                         f"{out[0] * out[1]}))")
+    return (columns[0], columns[1] * ((columns[2] - extra) // taps)) + tuple(size)
+
+
 def _conv_shape(x, w, stride, padding, dilation, groups):
     """The output shape of conv2d(x, w); ShapeError naming the numbers that do not fit."""
     _image(x, "conv2d")
@@ -280,30 +319,61 @@ class Col2im(Op):
     name = "col2im"
     public = False
     fresh = True
-    helpers = {"_out_size": _OUT_SIZE, "_tap": _TAP, "_col2im": _COL2IM}
+    helpers = {"_out_size": _OUT_SIZE, "_tap": _TAP, "_add_taps": _ADD_TAPS, "_col2im": _COL2IM}
 
     def normalize(self, cols, *, size, kernel, stride, padding, dilation, extra=False):
-        kernel = _pair(kernel, "kernel", 1)
-        if not isinstance(extra, bool):
-            raise ShapeError(f"extra must be True or False, got {extra!r}")
-        return {"size": _pair(size, "size", 1), "kernel": kernel, **_window_params(kernel, stride, padding, dilation),
-                "extra": extra}
+        return _scatter_params(size, kernel, stride, padding, dilation, extra)
 
     def infer(self, cols, *, size, kernel, stride, padding, dilation, extra):
-        taps = kernel[0] * kernel[1]
-        out = _spatial(size, kernel, stride, padding, dilation, "col2im")
-        if (cols.ndim != 4 or any(map(is_free, cols.shape[1:])) or (cols.shape[2] - extra) % taps
-                or cols.shape[2] <= extra or cols.shape[3] != out[0] * out[1]):
-            raise ShapeError(f"col2im: columns {format_shape(cols.shape)} are not the im2col columns of a "
-                             f"{kernel} kernel over {size} (expected (n, groups, channels/groups * {taps}"
-                             f"{' + 1' * extra}, {out[0] * out[1]}))")
-        return (cols.shape[0], cols.shape[1] * ((cols.shape[2] - extra) // taps)) + tuple(size), cols.dtype
+        return _scattered(cols.shape, size, kernel, stride, padding, dilation, extra, "col2im"), cols.dtype
+
+    def simplify(self, cols, *, size, kernel, stride, padding, dilation, extra):
+        # col2im(K^T @ ct), what conv2d's input gradient is, needs no columns: one matmul per kernel tap
+        if cols.op == "matmul" and not cols.graph.nx.succ[cols.name]:
+            a, ct = cols.args
+            if a.op == "transpose" and a.params["axes"] == (0, 2, 1) and ct.ndim == 4:
+                return F.conv2d_transpose(a.args[0], ct, size=size, kernel=kernel, stride=stride, padding=padding,
+                                          dilation=dilation, extra=extra)
+        return None
 
     def emit(self, cols, *, size, kernel, stride, padding, dilation, extra):
         return Call(Name("_col2im"), (cols, *_args(size, kernel, stride, padding, dilation, extra)))
 
     def vjp(self, u, y, cols, *, size, extra, **params):
         return (F.im2col(u, groups=cols.shape[1], extra=0.0 if extra else None, **params),)
+
+
+@register
+class Conv2dTranspose(Op):
+    """y = col2im(K^T @ ct) for an input of spatial ``size``, K a (groups, out/groups, rows) kernel matrix and ct
+    (n, groups, out/groups, out_h * out_w): a transposed convolution, computed one matmul per kernel tap without
+    the columns (what col2im of such a product becomes, so conv2d's input gradient builds no columns).
+    Bilinear:  dK = sum over n of ct @ im2col(u)^T,  dct = K @ im2col(u)  (im2col's extra row 0)."""
+    name = "conv2d_transpose"
+    public = False
+    fresh = True
+    helpers = {"_out_size": _OUT_SIZE, "_tap": _TAP, "_add_taps": _ADD_TAPS, "_conv2d_transpose": _CONV2D_TRANSPOSE}
+
+    def normalize(self, kernel_matrix, ct, *, size, kernel, stride, padding, dilation, extra=False):
+        return _scatter_params(size, kernel, stride, padding, dilation, extra)
+
+    def infer(self, kernel_matrix, ct, *, size, kernel, stride, padding, dilation, extra):
+        if kernel_matrix.ndim != 3 or any(map(is_free, kernel_matrix.shape)) or ct.ndim != 4 \
+                or not all(map(dims_compatible, ct.shape[1:3], kernel_matrix.shape[:2])):
+            raise ShapeError(f"conv2d_transpose: expected a (groups, out/groups, rows) kernel matrix and an (n, "
+                             f"groups, out/groups, positions) cotangent, got {format_shape(kernel_matrix.shape)} and "
+                             f"{format_shape(ct.shape)}")
+        columns = (ct.shape[0], kernel_matrix.shape[0], kernel_matrix.shape[2], ct.shape[3])
+        return (_scattered(columns, size, kernel, stride, padding, dilation, extra, "conv2d_transpose"),
+                result_dtype(kernel_matrix, ct))
+
+    def emit(self, kernel_matrix, ct, *, size, kernel, stride, padding, dilation, extra):
+        return Call(Name("_conv2d_transpose"),
+                    (kernel_matrix, ct, *_args(size, kernel, stride, padding, dilation, extra)))
+
+    def vjp(self, u, y, kernel_matrix, ct, *, size, extra, **params):
+        cols = F.im2col(u, groups=kernel_matrix.shape[0], extra=0.0 if extra else None, **params)
+        return ct @ F.transpose(cols, (0, 1, 3, 2)), kernel_matrix @ cols
 
 
 # ---- pooling ----------------------------------------------------------------------------------------
