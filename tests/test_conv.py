@@ -32,39 +32,39 @@ def canonical(padding):
     return tuple((p, p) for p in pair)
 
 
-@pytest.mark.parametrize("c, o, k, s, p, d, g", COMBOS)
-def test_conv2d_matches_naive_loops(c, o, k, s, p, d, g):
+def conv_case(c, o, k, s, p, d, g):
+    """A conv2d with bias of a free batch, values for a batch of 2, and the params as naive's loops take them."""
     graph = gc.Graph("conv")
     x = graph.input("x", (None, c, 6, 7))
     w = graph.param("w", (o, c // g) + k)
     b = graph.param("b", (o,))
     y = gc.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
     values = dict(x=RNG.normal(size=(2, c, 6, 7)), w=RNG.normal(size=w.shape), b=RNG.normal(size=(o,)))
-    stride, dilation = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
-    want = naive.conv2d(values["x"], values["w"], stride, canonical(p), dilation, g) + values["b"][:, None, None]
+    params = ((s, s) if isinstance(s, int) else s, canonical(p), (d, d) if isinstance(d, int) else d, g)
+    return (x, w, b, y), values, params
+
+
+@pytest.mark.parametrize("c, o, k, s, p, d, g", COMBOS)
+def test_conv2d_matches_naive_loops(c, o, k, s, p, d, g):
+    (x, w, b, y), values, params = conv_case(c, o, k, s, p, d, g)
+    want = naive.conv2d(values["x"], values["w"], *params) + values["b"][:, None, None]
     assert y.shape[1:] == want.shape[1:] and y.shape[0] == x.shape[0]
     np.testing.assert_allclose(gc.compile(y)(**values), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("c, o, k, s, p, d, g", COMBOS[::3])
 def test_conv2d_gradients_match_naive_loops(c, o, k, s, p, d, g):
-    graph = gc.Graph("conv")
-    x = graph.input("x", (None, c, 6, 7))
-    w = graph.param("w", (o, c // g) + k)
-    b = graph.param("b", (o,))
-    y = gc.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
-    ct = graph.input("ct", (None,) + y.shape[1:])
+    (x, w, b, y), values, params = conv_case(c, o, k, s, p, d, g)
+    ct = y.graph.input("ct", (None,) + y.shape[1:])
     dx, dw, db = gc.grad(gc.sum(y * ct), [x, w, b])
-    values = dict(x=RNG.normal(size=(2, c, 6, 7)), w=RNG.normal(size=w.shape), b=RNG.normal(size=(o,)))
     values["ct"] = RNG.normal(size=(2,) + y.shape[1:])
-    stride, dilation, pads = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d, canonical(p)
     f = gc.compile([dx, dw, db])
     assert "= _conv2d_transpose(" in f.source and "= _col2im(" not in f.source      # no columns for the input gradient
     got = f(**values)
-    np.testing.assert_allclose(got[0], naive.conv2d_grad_input(values["ct"], values["w"], (6, 7), stride, pads,
-                                                               dilation, g), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(got[1], naive.conv2d_grad_weight(values["x"], values["ct"], k, stride, pads, dilation,
-                                                                g), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[0], naive.conv2d_grad_input(values["ct"], values["w"], (6, 7), *params),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], naive.conv2d_grad_weight(values["x"], values["ct"], k, *params),
+                               rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got[2], values["ct"].sum(axis=(0, 2, 3)), rtol=1e-12, atol=1e-12)
 
 

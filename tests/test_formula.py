@@ -201,7 +201,8 @@ def test_formulas_through_a_cnn_print_and_evaluate_what_has_a_numpy_form():
     # conv2d is im2col(x) (with a row of ones) times the kernel as a matrix (the bias its last column), one
     # matmul per image; the weight gradient sums the images' products with the columns, then drops the bias
     assert str(d).splitlines()[0] == ("∂loss/∂w = reshape(part(split_like(sum(transpose(matmul(im2col(x), "
-                                      "transpose(reshape(mul(∂loss/∂h, 𝟙[h > 0])))))), reshape(w), reshape(b))))")
+                                      "transpose(reshape(mul(∂loss/∂h, 𝟙[h > 0])))))), reshape(w), "
+                                      "reshape(b))))")
     assert "h        = relu(reshape(matmul(concatenate(reshape(w), reshape(b)), im2col(x))))" in str(d)
     rng = np.random.default_rng(5)
     values = {"x": rng.normal(size=(4, 1, 6, 6)), "y": rng.integers(0, 3, 4), "w": rng.normal(size=(2, 1, 3, 3)),

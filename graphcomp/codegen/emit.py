@@ -7,8 +7,8 @@ import numpy as np
 from ..errors import GraphError, UnknownNodeError
 from ..op import OPS, Body
 from ..shapes import is_int
-from .ir import (Assign, Attr, BinOp, Call, Const, Del, For, FunctionDef, If, Index, ListComp, Loop, Name, Raise, Return,
-                 Scan, Tuple, UnOp, np_attr, np_call)
+from .ir import (Assign, Attr, BinOp, Call, Const, Del, For, FunctionDef, If, Index, ListComp, Loop, Name, Raise,
+                 Return, Scan, Tuple, UnOp, np_attr, np_call)
 from .names import Namer, display, identifier
 from .printer import NumpyPrinter
 
@@ -399,7 +399,8 @@ _LARGE = 4096
 
 def _stack_of(name, like, steps):
     """``name = np.empty((steps,) + np.shape(like), np.result_type(like))``: a stack for one value per step."""
-    return Assign(name, np_call("empty", BinOp("+", Tuple((steps,)), np_call("shape", like)), np_call("result_type", like)))
+    shape = BinOp("+", Tuple((steps,)), np_call("shape", like))
+    return Assign(name, np_call("empty", shape, np_call("result_type", like)))
 
 
 def allocates(expr):
