@@ -251,10 +251,7 @@ def _extract(graph, first, inputs, labels, outputs, title, doc, substitute=None)
     (a forward value the loop saved rather than recomputes).
     """
     nodes = graph.nx.nodes
-    moving = {t.name for t in inputs}
-    for n in graph.order(n for n, i in nodes(data="index") if i >= first):
-        if any(a in moving for a in nodes[n]["args"]):
-            moving.add(n)
+    moving = _reached(graph, [t.name for t in inputs], (n for n, i in nodes(data="index") if i >= first))
     # constants and free views (inline ops: W.T) go with the nodes that read them, rather than being passed in
     frontier = list(moving)
     while frontier:
@@ -287,9 +284,10 @@ def _scan_vjp(ct, y, args, body, carries, xs, reverse, history):
 
     Its carries are the cotangents of the float carries and the running sums
     of the cotangents of the consts not summed after the loop (see
-    ``_summed_after``); each step recomputes the forward step from the saved
-    carry and x_t, and applies the body's VJP. Integer and bool carries, xs
-    and consts get no gradient (their values still drive the replayed steps).
+    ``_summed_after``); each step applies the body's VJP to the forward values
+    the loop stacked (``_read_back``), replaying from the saved carry and x_t
+    only what it did not stack. Integer and bool carries, xs and consts get no
+    gradient (their values still drive the replayed steps).
     """
     graph = y.graph
     init, seqs, consts = args[:carries], args[carries:carries + xs], args[carries + xs:]
@@ -416,9 +414,14 @@ def _read_back(graph, results, ys):
 
 def _varying(step, inputs):
     """The nodes of a body that change from step to step: its carries and xs (``inputs``), and what reads them."""
-    found = set(inputs)
-    for n in step.order(step.nx):
-        if any(a in found for a in step.nx.nodes[n]["args"]):
+    return _reached(step, inputs, step.nx)
+
+
+def _reached(graph, sources, among):
+    """``sources`` and the nodes among ``among`` that depend on them, in one pass in creation order."""
+    found = set(sources)
+    for n in graph.order(among):
+        if any(a in found for a in graph.nx.nodes[n]["args"]):
             found.add(n)
     return found
 
@@ -484,9 +487,9 @@ def _summing_reads(graph, step, hoisted, bound, varying, length):
     stacked over the ``length`` steps ``_summed`` reads for the consts ``hoisted`` (body name -> its
     readers), found by running it on stand-ins, which are removed again."""
     first = graph._count
+    nodes = step.nx.nodes
     read = set()
     for const, readers in hoisted.items():
-        nodes = step.nx.nodes
         made = {n: _input(graph, f"{n}_steps", (length, *nodes[n]["shape"]), nodes[n]["dtype"])
                 for r in readers for n in (r, *(a for a in nodes[r]["args"] if a in varying))}
         cts = {r: _input(graph, f"d_{r}_steps", (length, *nodes[r]["shape"]), nodes[r]["dtype"]) for r in readers}

@@ -320,6 +320,8 @@ CASES = [
          build=lambda g, a: gc.where(a[0], a[1], 0.0), ref=lambda c, x: np.where(c, x, 0.0)),
     Case("cast", [(3, 4)], params=dict(dtype=DT)),
     Case("matmul", [(3, 4), (4, 5)]),
+    Case("matmul", [("n", 4), (3, 4, 5)]),          # a shared by every batch entry, its rows free
+    Case("matmul", [(2, 4), (3, 4, 5)]),            # a shared, b's rows outnumbering ct's
     Case("matmul", [(1, 4), (4, 1)]),
     Case("matmul", [(2, 3, 4), (2, 4, 5)]),
     Case("matmul", [(2, 3, 4), (4, 5)]),

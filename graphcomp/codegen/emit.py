@@ -159,13 +159,11 @@ class Emitter:
         return self._freeing(out, base, keep)
 
     def _parts_read(self, n, later):
-        """The indices of the outputs of ``n`` (a node of several) that the part nodes among ``later`` read."""
-        found = set()
-        for m in later:
-            attrs = self.graph.nx.nodes[m]
-            if attrs["op"] == "part" and self.rep.get(attrs["args"][0], attrs["args"][0]) == n:
-                found.add(attrs["params"]["index"])
-        return found
+        """The indices of the outputs of ``n`` (a node of several) that nodes among ``later`` read: what reads
+        such a node is a part node, whose ``index`` says which output (``Op.several``)."""
+        nodes, later = self.graph.nx.nodes, set(later)
+        sources = [n, *(m for m, r in self.rep.items() if r == n)]
+        return {nodes[m]["params"]["index"] for s in sources for m in self.graph.nx.succ[s] if m in later}
 
     def _freeing(self, out, base, keep):
         """``out`` with ``del`` statements for the large arrays (``_LARGE`` elements, free dims counted

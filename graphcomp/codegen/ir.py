@@ -121,13 +121,6 @@ class AugAssign:
 
 
 @dataclass(frozen=True)
-class ExprStmt:
-    """An expression evaluated for its effect, e.g. ``ys.append(y)``."""
-
-    value: object
-
-
-@dataclass(frozen=True)
 class For:
     """``for var in range(*bounds):`` with a block of statements."""
 

@@ -126,9 +126,6 @@ class NumpyPrinter:
             return f"return {', '.join(self.print(i) for i in value.items)}"
         return f"return {self.print(value)}"
 
-    def _print_ExprStmt(self, node):
-        return self.print(node.value)
-
     def _print_For(self, node):
         return self._block(f"for {node.var} in range({', '.join(self.print(b) for b in node.bounds)}):", node.body)
 

@@ -85,12 +85,13 @@ def _add_taps(share, shape, dtype, size, kernel, stride, padding, dilation):
     cols = [_tap(j, out[1], size[1], stride[1], padding[1][0], dilation[1]) for j in range(kernel[1])]
     taps = [(i * kernel[1] + j, rows[i], cols[j]) for i in range(kernel[0]) for j in range(kernel[1])]
     # a tap that reads every input position once (the centre of a "same" convolution) starts the sum
-    whole = [t for t in taps if t[1][1] == slice(0, size[0], 1) and t[2][1] == slice(0, size[1], 1)][:1]
-    x = (np.empty if whole else np.zeros)((shape[0], shape[1] * shape[2]) + tuple(size), dtype)
+    start = next((t for t in taps if t[1][1] == slice(0, size[0], 1) and t[2][1] == slice(0, size[1], 1)), None)
+    x = (np.zeros if start is None else np.empty)((shape[0], shape[1] * shape[2]) + tuple(size), dtype)
     planes = x.reshape(*shape, *size)
-    for k, (out_rows, in_rows), (out_cols, in_cols) in whole + [t for t in taps if t not in whole]:
+    for tap in [start] * (start is not None) + [t for t in taps if t is not start]:
+        k, (out_rows, in_rows), (out_cols, in_cols) = tap
         part = share(k).reshape(*shape, *out)[:, :, :, out_rows, out_cols]
-        if whole and k == whole[0][0]:
+        if tap is start:
             planes[...] = part
         else:
             planes[:, :, :, in_rows, in_cols] += part
@@ -291,7 +292,7 @@ class Im2col(Op):
 
     def normalize(self, x, *, kernel, stride=1, padding=0, dilation=1, groups=1, extra=None):
         kernel = _pair(kernel, "kernel", 1)
-        if extra is not None and not isinstance(extra, (int, float)) or isinstance(extra, bool):
+        if isinstance(extra, bool) or not (extra is None or isinstance(extra, (int, float))):
             raise ShapeError(f"extra must be None or a number, got {extra!r}")
         return {"kernel": kernel, **_conv_params(kernel, stride, padding, dilation, groups),
                 "extra": None if extra is None else float(extra)}

@@ -45,7 +45,8 @@ class MatMul(Op):
         if a.ndim > 2 and b.ndim == 2:          # b is shared by every batch entry: one matmul over all of them
             rows = F.reshape(a, (-1, a.shape[-1]))
             return ct @ matrix_transpose(b), matrix_transpose(rows) @ F.reshape(ct, (-1, ct.shape[-1]))
-        if 1 < a.ndim < ct.ndim and b.ndim > 1 and not is_free(b.shape[-2]) and b.shape[-2] > ct.shape[-2]:
+        if (1 < a.ndim < ct.ndim and b.ndim > 1 and not is_free(b.shape[-2]) and not is_free(ct.shape[-2])
+                and b.shape[-2] > ct.shape[-2]):
             # a is shared by every batch entry (a conv's kernel against each image's im2col columns): its
             # gradient sums one product per entry, each computed as (b @ ct^T)^T so that BLAS gets the larger
             # operand on the left: 20-30% faster in float32 on OpenBLAS (docs/performance.md)
